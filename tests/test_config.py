@@ -1,0 +1,77 @@
+"""Config system: defaults, `_BASE_` inheritance, and errors that name the file and the key."""
+import glob
+import os
+
+import pytest
+
+from tubelink.config import ConfigError, get_cfg
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _write(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+    return str(path)
+
+
+def test_defaults_have_detectron2_and_tubelink_keys():
+    cfg = get_cfg()
+    assert cfg.MODEL.META_ARCHITECTURE == "TubeLink"
+    assert cfg.MODEL.MASK_FORMER.NUM_OBJECT_QUERIES == 100
+    assert cfg.MODEL.SEM_SEG_HEAD.PIXEL_DECODER_NAME == "MSDeformAttnPixelDecoder"
+    assert cfg.MODEL.TUBE_LINK.NUM_FRAMES == 2
+    assert cfg.MODEL.TRACKER.MATCH_METRIC == "bisoftmax"
+    assert get_cfg() is not get_cfg()  # fresh copies
+
+
+def test_base_inheritance_child_overrides_base(tmp_path):
+    base = _write(tmp_path / "base.yaml", "MODEL:\n  TUBE_LINK:\n    NUM_FRAMES: 4\nSOLVER:\n  MAX_ITER: 7\n")
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    child = _write(sub / "child.yaml", "_BASE_: ../base.yaml\nSOLVER:\n  MAX_ITER: 9\n")
+    cfg = get_cfg()
+    cfg.merge_from_file(child)
+    assert cfg.MODEL.TUBE_LINK.NUM_FRAMES == 4
+    assert cfg.SOLVER.MAX_ITER == 9
+
+
+def test_unknown_key_names_file_and_key(tmp_path):
+    base = _write(tmp_path / "base.yaml", "MODEL:\n  TUBE_LINK:\n    NUM_FRAMEZ: 4\n")
+    child = _write(tmp_path / "child.yaml", "_BASE_: base.yaml\n")
+    cfg = get_cfg()
+    with pytest.raises(ConfigError) as err:
+        cfg.merge_from_file(child)
+    assert "base.yaml" in str(err.value) and "MODEL.TUBE_LINK.NUM_FRAMEZ" in str(err.value)
+
+
+def test_wrong_type_names_file_and_key(tmp_path):
+    path = _write(tmp_path / "bad.yaml", "SOLVER:\n  MAX_ITER: 'many'\n")
+    with pytest.raises(ConfigError) as err:
+        get_cfg().merge_from_file(path)
+    assert "bad.yaml" in str(err.value) and "SOLVER.MAX_ITER" in str(err.value)
+
+
+def test_missing_base_and_bad_yaml_are_clear(tmp_path):
+    child = _write(tmp_path / "child.yaml", "_BASE_: nowhere.yaml\n")
+    with pytest.raises(ConfigError, match="nowhere.yaml: config file does not exist"):
+        get_cfg().merge_from_file(child)
+    bad = _write(tmp_path / "broken.yaml", "MODEL: [unclosed\n")
+    with pytest.raises(ConfigError, match="broken.yaml: invalid YAML"):
+        get_cfg().merge_from_file(bad)
+
+
+def test_command_line_overrides():
+    cfg = get_cfg()
+    cfg.merge_from_list(["TEST.WINDOW_SIZE", "6", "MODEL.TRACKER.MATCH_SCORE_THR", "0.4"])
+    assert cfg.TEST.WINDOW_SIZE == 6 and cfg.MODEL.TRACKER.MATCH_SCORE_THR == 0.4
+    with pytest.raises(ConfigError, match="MODEL.NOPE"):
+        cfg.merge_from_list(["MODEL.NOPE", "1"])
+    with pytest.raises(ConfigError, match="odd number"):
+        cfg.merge_from_list(["TEST.WINDOW_SIZE"])
+
+
+@pytest.mark.parametrize("path", sorted(glob.glob(os.path.join(REPO, "configs", "**", "*.yaml"), recursive=True)))
+def test_every_shipped_config_merges(path):
+    cfg = get_cfg()
+    cfg.merge_from_file(path)

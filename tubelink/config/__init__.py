@@ -1,0 +1,5 @@
+"""Config system: fvcore CfgNode with `_BASE_` inheritance and file-naming errors."""
+from .config import CfgNode, ConfigError, get_cfg
+from .defaults import add_tubelink_config
+
+__all__ = ["CfgNode", "ConfigError", "get_cfg", "add_tubelink_config"]

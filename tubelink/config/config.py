@@ -1,0 +1,83 @@
+"""Config node on top of fvcore's CfgNode: detectron2's `_BASE_` YAML inheritance, with errors that name the file.
+
+fvcore resolves the whole `_BASE_` chain into one dict before merging, so its "Non-existent config key" and
+"Type mismatch" errors cannot say which YAML file is at fault. `CfgNode.merge_from_file` here merges the chain
+file by file (bases first, same precedence as fvcore) and re-raises any merge error with the offending file.
+"""
+from __future__ import annotations
+
+import os
+import yaml
+from fvcore.common.config import BASE_KEY
+from fvcore.common.config import CfgNode as _FvcoreCfgNode
+
+__all__ = ["CfgNode", "ConfigError", "get_cfg"]
+
+
+class ConfigError(ValueError):
+    """A config file or override is invalid: unknown key, wrong type, unreadable YAML or missing base file."""
+
+
+class CfgNode(_FvcoreCfgNode):
+    """fvcore CfgNode whose file merges report the YAML file and key of every error."""
+
+    def merge_from_file(self, cfg_filename: str, allow_unsafe: bool = False) -> None:
+        """Merge `cfg_filename` and its `_BASE_` chain (paths relative to the including file) into this node.
+
+        Raises:
+            ConfigError: naming the file and the key when a key is unknown, a value has the wrong type,
+                the YAML does not parse, or a base file is missing.
+        """
+        for path, data in self._resolve_chain(cfg_filename):
+            try:
+                self.merge_from_other_cfg(type(self)(data))
+            except (KeyError, ValueError, AssertionError) as err:
+                msg = err.args[0] if err.args else str(err)
+                raise ConfigError(f"{path}: {msg}") from None
+
+    @classmethod
+    def _resolve_chain(cls, filename: str) -> list:
+        """Return [(path, dict)] in merge order: the deepest base first, `filename` last."""
+        filename = os.path.expanduser(str(filename))
+        if not os.path.isfile(filename):
+            raise ConfigError(f"{filename}: config file does not exist")
+        with open(filename, "r", encoding="utf-8") as f:
+            try:
+                data = yaml.safe_load(f) or {}
+            except yaml.YAMLError as err:
+                raise ConfigError(f"{filename}: invalid YAML: {err}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{filename}: top level must be a mapping, got {type(data).__name__}")
+        chain = []
+        bases = data.pop(BASE_KEY, None)
+        if bases is not None:
+            for base in bases if isinstance(bases, list) else [bases]:
+                base = os.path.expanduser(base)
+                if not os.path.isabs(base):
+                    base = os.path.join(os.path.dirname(filename), base)
+                chain.extend(cls._resolve_chain(base))
+        chain.append((filename, data))
+        return chain
+
+    def merge_from_list(self, cfg_list: list) -> None:
+        """Merge `KEY VALUE ...` overrides (command line), naming the key in errors."""
+        if len(cfg_list) % 2:
+            raise ConfigError(f"overrides must be KEY VALUE pairs, got an odd number of items: {cfg_list}")
+        try:
+            super().merge_from_list(cfg_list)
+        except (KeyError, ValueError, AssertionError) as err:
+            msg = err.args[0] if err.args else str(err)
+            raise ConfigError(f"command-line override: {msg}") from None
+
+    def dump_to(self, path: str) -> None:
+        """Write the resolved config as YAML to `path` (used for the run's `config.yaml`)."""
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(self.dump())
+
+
+def get_cfg() -> CfgNode:
+    """Return a fresh copy of the complete default config (detectron2 keys plus all Tube-Link keys)."""
+    from .defaults import _C
+
+    return _C.clone()
+

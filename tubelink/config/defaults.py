@@ -1,0 +1,228 @@
+"""Default config: the detectron2 keys tubelink uses, plus `add_tubelink_config` for everything new.
+
+Key names follow detectron2 and Mask2Former for shared concepts so that their YAML snippets and checkpoints map
+one to one. New concepts live under MODEL.TUBE_LINK.* (subclips, cross-tube link, embeddings, TCL) and
+MODEL.TRACKER.* (association at inference). `add_tubelink_config` only adds keys detectron2's own `get_cfg()`
+lacks, so the same function serves detectron2's config when the bridge is active.
+"""
+from .config import CfgNode as CN
+
+__all__ = ["add_tubelink_config", "base_detectron2_config"]
+
+
+def base_detectron2_config() -> CN:
+    """The subset of detectron2's defaults (same names, same meaning) that tubelink reads."""
+    _C = CN()
+    _C.VERSION = 2
+
+    _C.MODEL = CN()
+    _C.MODEL.DEVICE = "auto"  # "auto": CUDA when available, else CPU
+    _C.MODEL.META_ARCHITECTURE = "TubeLink"
+    _C.MODEL.WEIGHTS = ""
+    _C.MODEL.PIXEL_MEAN = [123.675, 116.280, 103.530]  # RGB, ImageNet (Mask2Former's R50 / Swin setting)
+    _C.MODEL.PIXEL_STD = [58.395, 57.120, 57.375]
+
+    _C.MODEL.BACKBONE = CN()
+    _C.MODEL.BACKBONE.NAME = "build_resnet_backbone"
+    _C.MODEL.BACKBONE.FREEZE_AT = 0
+
+    _C.MODEL.RESNETS = CN()
+    _C.MODEL.RESNETS.DEPTH = 50
+    _C.MODEL.RESNETS.OUT_FEATURES = ["res2", "res3", "res4", "res5"]
+    _C.MODEL.RESNETS.NUM_GROUPS = 1
+    _C.MODEL.RESNETS.NORM = "FrozenBN"
+    _C.MODEL.RESNETS.WIDTH_PER_GROUP = 64
+    _C.MODEL.RESNETS.STRIDE_IN_1X1 = False  # Mask2Former's R50 is torchvision-style (stride in the 3x3)
+    _C.MODEL.RESNETS.RES5_DILATION = 1
+    _C.MODEL.RESNETS.RES2_OUT_CHANNELS = 256
+    _C.MODEL.RESNETS.STEM_OUT_CHANNELS = 64
+    _C.MODEL.RESNETS.STEM_TYPE = "basic"
+    _C.MODEL.RESNETS.RES5_MULTI_GRID = [1, 1, 1]
+
+    _C.MODEL.SEM_SEG_HEAD = CN()
+    _C.MODEL.SEM_SEG_HEAD.NAME = "TubeLinkHead"
+    _C.MODEL.SEM_SEG_HEAD.IN_FEATURES = ["res2", "res3", "res4", "res5"]
+    _C.MODEL.SEM_SEG_HEAD.IGNORE_VALUE = 255
+    _C.MODEL.SEM_SEG_HEAD.NUM_CLASSES = 124
+    _C.MODEL.SEM_SEG_HEAD.CONVS_DIM = 256
+    _C.MODEL.SEM_SEG_HEAD.COMMON_STRIDE = 4
+    _C.MODEL.SEM_SEG_HEAD.NORM = "GN"
+    _C.MODEL.SEM_SEG_HEAD.LOSS_WEIGHT = 1.0
+
+    _C.INPUT = CN()
+    _C.INPUT.MIN_SIZE_TRAIN = (720,)
+    _C.INPUT.MIN_SIZE_TRAIN_SAMPLING = "choice"
+    _C.INPUT.MAX_SIZE_TRAIN = 100000
+    _C.INPUT.MIN_SIZE_TEST = 0  # 0: keep the original size at test time
+    _C.INPUT.MAX_SIZE_TEST = 100000
+    _C.INPUT.RANDOM_FLIP = "horizontal"
+    _C.INPUT.FORMAT = "RGB"
+    _C.INPUT.CROP = CN({"ENABLED": True})
+    _C.INPUT.CROP.TYPE = "absolute"
+    _C.INPUT.CROP.SIZE = [720, 720]
+
+    _C.DATASETS = CN()
+    _C.DATASETS.TRAIN = ()
+    _C.DATASETS.TEST = ()
+
+    _C.DATALOADER = CN()
+    _C.DATALOADER.NUM_WORKERS = 2
+    _C.DATALOADER.SAMPLER_TRAIN = "TrainingSampler"
+    _C.DATALOADER.FILTER_EMPTY_ANNOTATIONS = True
+    _C.DATALOADER.ASPECT_RATIO_GROUPING = False
+
+    _C.SOLVER = CN()
+    _C.SOLVER.LR_SCHEDULER_NAME = "WarmupMultiStepLR"
+    _C.SOLVER.MAX_ITER = 40000
+    _C.SOLVER.BASE_LR = 1e-4
+    _C.SOLVER.MOMENTUM = 0.9
+    _C.SOLVER.NESTEROV = False
+    _C.SOLVER.WEIGHT_DECAY = 0.05
+    _C.SOLVER.WEIGHT_DECAY_NORM = 0.0
+    _C.SOLVER.GAMMA = 0.1
+    _C.SOLVER.STEPS = (30000,)
+    _C.SOLVER.WARMUP_FACTOR = 1.0 / 1000
+    _C.SOLVER.WARMUP_ITERS = 500
+    _C.SOLVER.WARMUP_METHOD = "linear"
+    _C.SOLVER.CHECKPOINT_PERIOD = 5000
+    _C.SOLVER.IMS_PER_BATCH = 16  # clips per iteration over all processes
+    _C.SOLVER.CLIP_GRADIENTS = CN({"ENABLED": True})
+    _C.SOLVER.CLIP_GRADIENTS.CLIP_TYPE = "full_model"
+    _C.SOLVER.CLIP_GRADIENTS.CLIP_VALUE = 0.01
+    _C.SOLVER.CLIP_GRADIENTS.NORM_TYPE = 2.0
+    _C.SOLVER.AMP = CN({"ENABLED": False})
+
+    _C.TEST = CN()
+    _C.TEST.EVAL_PERIOD = 0
+
+    _C.OUTPUT_DIR = "./output"
+    _C.SEED = -1
+    _C.CUDNN_BENCHMARK = False
+    return _C
+
+
+def add_tubelink_config(cfg: CN) -> None:
+    """Add Mask2Former's and Tube-Link's keys to `cfg` in place (a tubelink or a detectron2 config)."""
+    # ---- Mask2Former (names kept so Mask2Former YAML and checkpoints map 1:1) ----
+    cfg.MODEL.SEM_SEG_HEAD.MASK_DIM = 256
+    cfg.MODEL.SEM_SEG_HEAD.TRANSFORMER_ENC_LAYERS = 6
+    cfg.MODEL.SEM_SEG_HEAD.PIXEL_DECODER_NAME = "MSDeformAttnPixelDecoder"
+    cfg.MODEL.SEM_SEG_HEAD.DEFORMABLE_TRANSFORMER_ENCODER_IN_FEATURES = ["res3", "res4", "res5"]
+    cfg.MODEL.SEM_SEG_HEAD.DEFORMABLE_TRANSFORMER_ENCODER_N_POINTS = 4
+    cfg.MODEL.SEM_SEG_HEAD.DEFORMABLE_TRANSFORMER_ENCODER_N_HEADS = 8
+    cfg.MODEL.SEM_SEG_HEAD.DEFORMABLE_TRANSFORMER_ENCODER_DIM_FEEDFORWARD = 1024
+
+    cfg.MODEL.MASK_FORMER = CN()
+    cfg.MODEL.MASK_FORMER.TRANSFORMER_DECODER_NAME = "TubeTransformerDecoder"
+    cfg.MODEL.MASK_FORMER.TRANSFORMER_IN_FEATURE = "multi_scale_pixel_decoder"
+    cfg.MODEL.MASK_FORMER.DEEP_SUPERVISION = True
+    cfg.MODEL.MASK_FORMER.NO_OBJECT_WEIGHT = 0.1
+    cfg.MODEL.MASK_FORMER.CLASS_WEIGHT = 2.0
+    cfg.MODEL.MASK_FORMER.DICE_WEIGHT = 5.0
+    cfg.MODEL.MASK_FORMER.MASK_WEIGHT = 5.0
+    cfg.MODEL.MASK_FORMER.NHEADS = 8
+    cfg.MODEL.MASK_FORMER.DROPOUT = 0.0
+    cfg.MODEL.MASK_FORMER.DIM_FEEDFORWARD = 2048
+    cfg.MODEL.MASK_FORMER.ENC_LAYERS = 0
+    cfg.MODEL.MASK_FORMER.DEC_LAYERS = 10  # Mask2Former counts the prediction before the first layer: 9 layers
+    cfg.MODEL.MASK_FORMER.PRE_NORM = False
+    cfg.MODEL.MASK_FORMER.ENFORCE_INPUT_PROJ = False
+    cfg.MODEL.MASK_FORMER.HIDDEN_DIM = 256
+    cfg.MODEL.MASK_FORMER.NUM_OBJECT_QUERIES = 100
+    cfg.MODEL.MASK_FORMER.SIZE_DIVISIBILITY = 32
+    cfg.MODEL.MASK_FORMER.TRAIN_NUM_POINTS = 112 * 112
+    cfg.MODEL.MASK_FORMER.OVERSAMPLE_RATIO = 3.0
+    cfg.MODEL.MASK_FORMER.IMPORTANCE_SAMPLE_RATIO = 0.75
+    cfg.MODEL.MASK_FORMER.TEST = CN()
+    cfg.MODEL.MASK_FORMER.TEST.SEMANTIC_ON = False
+    cfg.MODEL.MASK_FORMER.TEST.INSTANCE_ON = False
+    cfg.MODEL.MASK_FORMER.TEST.PANOPTIC_ON = True
+    cfg.MODEL.MASK_FORMER.TEST.OBJECT_MASK_THRESHOLD = 0.8
+    cfg.MODEL.MASK_FORMER.TEST.OVERLAP_THRESHOLD = 0.8
+    cfg.MODEL.MASK_FORMER.TEST.INSTANCES_PER_VIDEO = 10  # VIS: top-k instances kept per video
+
+    # Swin (Mask2Former's D2SwinTransformer names)
+    cfg.MODEL.SWIN = CN()
+    cfg.MODEL.SWIN.PRETRAIN_IMG_SIZE = 224
+    cfg.MODEL.SWIN.PATCH_SIZE = 4
+    cfg.MODEL.SWIN.EMBED_DIM = 96
+    cfg.MODEL.SWIN.DEPTHS = [2, 2, 6, 2]
+    cfg.MODEL.SWIN.NUM_HEADS = [3, 6, 12, 24]
+    cfg.MODEL.SWIN.WINDOW_SIZE = 7
+    cfg.MODEL.SWIN.MLP_RATIO = 4.0
+    cfg.MODEL.SWIN.QKV_BIAS = True
+    cfg.MODEL.SWIN.QK_SCALE = None
+    cfg.MODEL.SWIN.DROP_RATE = 0.0
+    cfg.MODEL.SWIN.ATTN_DROP_RATE = 0.0
+    cfg.MODEL.SWIN.DROP_PATH_RATE = 0.3
+    cfg.MODEL.SWIN.APE = False
+    cfg.MODEL.SWIN.PATCH_NORM = True
+    cfg.MODEL.SWIN.OUT_FEATURES = ["res2", "res3", "res4", "res5"]
+    cfg.MODEL.SWIN.USE_CHECKPOINT = False
+
+    # Backbones from timm / torchvision that have no detectron2 counterpart (STDC, MobileNetV2, tiny CNN)
+    cfg.MODEL.TIMM = CN()
+    cfg.MODEL.TIMM.NAME = ""
+    cfg.MODEL.TIMM.PRETRAINED = ""  # local weight file; nothing is downloaded
+    cfg.MODEL.STDC = CN()
+    cfg.MODEL.STDC.VARIANT = "STDC1"  # STDC1 (STDCNet813) or STDC2 (STDCNet1446)
+    cfg.MODEL.STDC.PRETRAINED = ""
+    cfg.MODEL.SMALL_CNN = CN()
+    cfg.MODEL.SMALL_CNN.WIDTHS = [16, 32, 64, 128]
+
+    # ---- Tube-Link ----
+    tl = cfg.MODEL.TUBE_LINK = CN()
+    tl.TASK = ""  # "vps" | "vis" | "vss"; empty: taken from the training dataset's metadata
+    tl.NUM_FRAMES = 2  # n: frames per training subclip (tube)
+    tl.NUM_SUBCLIPS = 2  # subclips per training clip; TCL and CTL act between neighbours
+    tl.POSITION_ENCODING_TIME_NORMALIZE = True  # normalise the 3-D PE's t-term by n (as the original)
+    tl.LINK = CN({"ENABLED": True})
+    tl.LINK.NHEADS = 8
+    tl.LINK.DIM_FEEDFORWARD = 1024
+    tl.LINK.TEST_MODE = "cross_attention"  # "cross_attention" (paper) | "per_index" (original code's test link)
+    tl.EMBED = CN()
+    tl.EMBED.DIM = 256
+    tl.EMBED.NUM_FCS = 4
+    tl.TCL = CN({"ENABLED": True})
+    tl.TCL.WEIGHT = 0.25  # multi-positive contrastive loss (paper eq. 2)
+    tl.TCL.AUX_WEIGHT = 1.0  # cosine L2 auxiliary loss (paper eq. 3)
+    tl.TCL.ASSIGNMENT = "iou"  # "iou" (paper: alpha thresholds) | "hungarian" (original code)
+    tl.TCL.POS_IOU = 0.7
+    tl.TCL.NEG_IOU = 0.3
+    tl.TCL.AUX_NEG_MARGIN = 0.0  # original code: 0.1
+    tl.TCL.AUX_HARD_NEG_RATIO = 0  # original code: 3 (keep the 3*#pos hardest negatives); 0 keeps all
+    tl.STUFF_QUERY_SPLIT = False  # original code's fixed stuff queries (last #stuff queries) for VPS
+
+    # ---- Association at inference ----
+    tr = cfg.MODEL.TRACKER = CN()
+    tr.NAME = "QuasiDenseTracker"  # or "HungarianQueryTracker" (MinVIS style)
+    tr.MATCH_METRIC = "bisoftmax"  # "bisoftmax" | "cosine"
+    tr.MATCH_SCORE_THR = 0.5
+    tr.INIT_SCORE_THR = 0.5
+    tr.OBJ_SCORE_THR = 0.3
+    tr.NMS_IOU_THR = 0.7
+    tr.MEMORY_MOMENTUM = 0.8
+    tr.MEMORY_FRAMES = 10  # frames a track is kept without a match
+    tr.WITH_CATEGORY = True
+
+    # ---- Data ----
+    cfg.INPUT.RESIZE_RATIO_RANGE = [1.0, 2.0]  # scale of MIN_SIZE_TRAIN drawn per clip (1.0 to 2.0)
+    cfg.INPUT.SAMPLING_FRAME_STRIDE = 1  # frame step inside a subclip (VSPW's original uses 2)
+    cfg.INPUT.SAMPLING_FRAME_RANGE = 0  # max extra gap between neighbouring subclips (0: contiguous)
+    cfg.INPUT.SIZE_DIVISIBILITY = 32
+    cfg.DATASETS.DATASET_RATIO = []
+    cfg.DATALOADER.CLIPS_PER_GPU = 1
+
+    cfg.SOLVER.OPTIMIZER = "ADAMW"
+    cfg.SOLVER.BACKBONE_MULTIPLIER = 0.1
+    cfg.SOLVER.WEIGHT_DECAY_EMBED = 0.0
+    cfg.SOLVER.POLY_LR_POWER = 0.9
+    cfg.SOLVER.AMP.DTYPE = "bfloat16"
+
+    cfg.TEST.WINDOW_SIZE = 2  # n at inference, independent of training
+    cfg.TEST.WINDOW_OVERLAP = 0
+    cfg.TEST.DETECTIONS_PER_IMAGE = 100
+
+
+_C = base_detectron2_config()
+add_tubelink_config(_C)

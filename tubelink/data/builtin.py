@@ -1,0 +1,1 @@
+"""Registers every built-in benchmark split (filled in by the dataset modules)."""

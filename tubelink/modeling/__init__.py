@@ -1,0 +1,1 @@
+"""Model components: backbones, pixel decoder, tube transformer decoder, link/embedding heads, losses."""
