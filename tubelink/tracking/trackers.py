@@ -1,0 +1,184 @@
+"""Near-online trackers on tube embeddings: QDTrack-style quasi-dense matching and MinVIS-style Hungarian matching.
+
+Both share one life cycle per subclip (`MemoryTracker.update`):
+  1. candidates: tubes with score >= OBJ_SCORE_THR, by descending score, minus duplicates (tube-mask IoU above
+     NMS_IOU_THR with a higher-scored candidate);
+  2. matching candidates to the track memory (the only step that differs);
+  3. unmatched candidates with score >= INIT_SCORE_THR start new tracks;
+  4. matched and new tracks update the memory (momentum on embeddings); tracks unseen for more than
+     MEMORY_FRAMES frames are retired, so an occlusion shorter than the memory keeps the identity.
+"""
+from __future__ import annotations
+
+import abc
+from typing import List, Tuple
+
+import numpy as np
+import torch
+from scipy.optimize import linear_sum_assignment
+
+from ..modeling.registry import TRACKER_REGISTRY
+from .base import Tracker, TrackMemory, TubeDetections
+from .similarity import bisoftmax_similarity, cosine_similarity, mask_iou_matrix
+
+__all__ = ["MemoryTracker", "QuasiDenseTracker", "HungarianQueryTracker", "build_tracker"]
+
+
+class MemoryTracker(Tracker):
+    """Shared candidate selection, track birth, memory update and expiry; subclasses implement `match`."""
+
+    def __init__(
+        self,
+        match_score_thr: float = 0.5,
+        init_score_thr: float = 0.5,
+        obj_score_thr: float = 0.3,
+        nms_iou_thr: float = 0.7,
+        memory_momentum: float = 0.8,
+        memory_frames: int = 10,
+        with_category: bool = True,
+    ) -> None:
+        """Thresholds as MODEL.TRACKER.*; see the module docstring for their roles."""
+        self.match_score_thr = match_score_thr
+        self.init_score_thr = init_score_thr
+        self.obj_score_thr = obj_score_thr
+        self.nms_iou_thr = nms_iou_thr
+        self.with_category = with_category
+        self.memory = TrackMemory(memory_momentum, memory_frames)
+
+    @classmethod
+    def config_kwargs(cls, cfg) -> dict:
+        """Constructor arguments from MODEL.TRACKER.*."""
+        t = cfg.MODEL.TRACKER
+        return dict(
+            match_score_thr=t.MATCH_SCORE_THR,
+            init_score_thr=t.INIT_SCORE_THR,
+            obj_score_thr=t.OBJ_SCORE_THR,
+            nms_iou_thr=t.NMS_IOU_THR,
+            memory_momentum=t.MEMORY_MOMENTUM,
+            memory_frames=t.MEMORY_FRAMES,
+            with_category=t.WITH_CATEGORY,
+        )
+
+    @classmethod
+    def from_config(cls, cfg) -> "MemoryTracker":
+        """Build from MODEL.TRACKER.*."""
+        return cls(**cls.config_kwargs(cfg))
+
+    def reset(self) -> None:
+        """Start a new video: empty memory, ids from 0."""
+        self.memory.reset()
+
+    def candidates(self, det: TubeDetections) -> List[int]:
+        """Indices of tubes to track, by descending score, without low scores and duplicates."""
+        order = [int(i) for i in torch.argsort(det.scores, descending=True, stable=True)]
+        order = [i for i in order if det.scores[i] >= self.obj_score_thr]
+        if det.masks is None or len(order) < 2:
+            return order
+        iou = mask_iou_matrix(det.masks[order], det.masks[order])
+        kept: List[int] = []
+        for row, i in enumerate(order):
+            if all(iou[row, order.index(k)] <= self.nms_iou_thr for k in kept):
+                kept.append(i)
+        return kept
+
+    @abc.abstractmethod
+    def match(self, embeds: torch.Tensor, labels: torch.Tensor) -> List[Tuple[int, int]]:
+        """Match candidates (embeds (K, D), labels (K,)) to memory rows; returns [(candidate row, memory row)]."""
+
+    def _label_gate(self, sim: torch.Tensor, labels: torch.Tensor, memory_labels: torch.Tensor) -> torch.Tensor:
+        if not self.with_category:
+            return sim
+        return torch.where(labels[:, None] == memory_labels[None, :], sim, torch.full_like(sim, -1.0))
+
+    def update(self, det: TubeDetections) -> torch.Tensor:
+        """Assign persistent ids to the subclip's tubes (int64 (N,), -1 = not tracked)."""
+        last_frame = det.frame_index + (det.masks.shape[1] - 1 if det.masks is not None else 0)
+        self.memory.expire(det.frame_index)
+        ids = torch.full((len(det),), -1, dtype=torch.int64)
+        cands = self.candidates(det)
+        memory_ids = self.memory.ids()
+        if cands and memory_ids:
+            for row, mem_row in self.match(det.embeds[cands], det.labels[cands]):
+                ids[cands[row]] = memory_ids[mem_row]
+        for i in cands:
+            if ids[i] < 0 and det.scores[i] >= self.init_score_thr:
+                ids[i] = self.memory.new_id()
+        for i in cands:
+            if ids[i] >= 0:
+                self.memory.update(int(ids[i]), det.embeds[i], int(det.labels[i]), last_frame)
+        return ids
+
+
+@TRACKER_REGISTRY.register()
+class QuasiDenseTracker(MemoryTracker):
+    """QDTrack-style: bi-softmax similarity against tracks and backdrops, greedy in score order.
+
+    Backdrops are the embeddings of the previous subclip's candidates that started no track; they only enlarge the
+    softmax denominator (quasi-dense negatives), so a detection resembling background is not forced onto a track.
+    """
+
+    def __init__(self, *args, match_metric: str = "bisoftmax", **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if match_metric not in ("bisoftmax", "cosine"):
+            raise ValueError(f"MODEL.TRACKER.MATCH_METRIC: expected 'bisoftmax' or 'cosine', got {match_metric!r}")
+        self.match_metric = match_metric
+        self.backdrops: torch.Tensor | None = None
+
+    @classmethod
+    def config_kwargs(cls, cfg) -> dict:
+        """Constructor arguments from MODEL.TRACKER.*, including MATCH_METRIC."""
+        return dict(super().config_kwargs(cfg), match_metric=cfg.MODEL.TRACKER.MATCH_METRIC)
+
+    def reset(self) -> None:
+        """Start a new video."""
+        super().reset()
+        self.backdrops = None
+
+    def match(self, embeds: torch.Tensor, labels: torch.Tensor) -> List[Tuple[int, int]]:
+        """Greedy matching on bi-softmax (or cosine) scores; each track takes at most one candidate."""
+        memory_embeds, memory_labels, _ = self.memory.stacked()
+        num_tracks = memory_embeds.shape[0]
+        keys = memory_embeds if self.backdrops is None else torch.cat([memory_embeds, self.backdrops])
+        if self.match_metric == "bisoftmax":
+            sim = bisoftmax_similarity(embeds, keys)
+        else:
+            sim = cosine_similarity(embeds, keys)
+        sim = sim.clone()
+        sim[:, :num_tracks] = self._label_gate(sim[:, :num_tracks], labels, memory_labels)
+        pairs = []
+        for row in range(sim.shape[0]):
+            conf, col = sim[row].max(dim=0)
+            if col < num_tracks and conf > self.match_score_thr:
+                pairs.append((row, int(col)))
+                sim[:, col] = -1.0  # a track takes one candidate per subclip
+        return pairs
+
+    def update(self, det: TubeDetections) -> torch.Tensor:
+        """As MemoryTracker.update, then keep this subclip's untracked candidates as backdrops."""
+        ids = super().update(det)
+        cands = self.candidates(det)
+        untracked = [i for i in cands if ids[i] < 0]
+        self.backdrops = det.embeds[untracked].detach().float() if untracked else None
+        return ids
+
+
+@TRACKER_REGISTRY.register()
+class HungarianQueryTracker(MemoryTracker):
+    """MinVIS-style: one-to-one Hungarian matching on cosine similarity, accepted above MATCH_SCORE_THR."""
+
+    def match(self, embeds: torch.Tensor, labels: torch.Tensor) -> List[Tuple[int, int]]:
+        """Optimal assignment maximising total cosine similarity."""
+        memory_embeds, memory_labels, _ = self.memory.stacked()
+        sim = self._label_gate(cosine_similarity(embeds, memory_embeds), labels, memory_labels)
+        rows, cols = linear_sum_assignment(-sim.numpy().astype(np.float64))
+        return [(int(r), int(c)) for r, c in zip(rows, cols) if sim[r, c] > self.match_score_thr]
+
+
+def build_tracker(cfg) -> Tracker:
+    """The tracker named by MODEL.TRACKER.NAME, built from MODEL.TRACKER.*."""
+    name = cfg.MODEL.TRACKER.NAME
+    try:
+        cls = TRACKER_REGISTRY.get(name)
+    except KeyError:
+        raise KeyError(f"MODEL.TRACKER.NAME: unknown tracker {name!r}; known: {sorted(k for k, _ in TRACKER_REGISTRY)}")
+    return cls.from_config(cfg)
