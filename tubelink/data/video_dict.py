@@ -28,7 +28,7 @@ from typing import Any, Callable, Dict
 
 import numpy as np
 
-STUFF_TRACK_BASE = 1 << 20
+STUFF_TRACK_BASE = 1 << 40
 """Stuff entity track ids are STUFF_TRACK_BASE + contiguous category id."""
 
 
