@@ -102,7 +102,7 @@ def _open_image(path: str) -> Image.Image:
 
 def read_rgb(path: str) -> np.ndarray:
     """uint8 (H, W, 3) RGB pixels of an image file; errors name the file."""
-    return np.asarray(_open_image(path).convert("RGB"))
+    return np.array(_open_image(path).convert("RGB"))  # writable copy (torch.from_numpy needs one)
 
 
 def read_label_png(path: str) -> np.ndarray:
