@@ -8,8 +8,10 @@ import argparse
 import logging
 import os
 import time
+from dataclasses import replace
 from typing import List, Optional
 
+from ..builtin import SYNTHETIC_OPTIONS
 from .ensure import ensure_synthetic_dataset
 from .generate import DIFFICULTY_PRESETS, SyntheticOptions
 
@@ -32,20 +34,21 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument("--root", default=default_root, help="output folder (default: $DETECTRON2_DATASETS/synthetic)")
     parser.add_argument("--formats", nargs="+", default=list(FORMATS), choices=FORMATS)
     parser.add_argument("--splits", nargs="+", default=["train", "val"], choices=["train", "val", "test"])
-    defaults = SyntheticOptions()
-    parser.add_argument("--num-videos", type=int, default=defaults.num_videos)
-    parser.add_argument("--num-frames", type=int, default=defaults.num_frames)
-    parser.add_argument("--height", type=int, default=defaults.height)
-    parser.add_argument("--width", type=int, default=defaults.width)
-    parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--difficulty", type=_difficulty, default=defaults.difficulty,
-                        help=f"0..1 or a preset: {', '.join(DIFFICULTY_PRESETS)}")
+    # Unset options take the values of the registered synthetic_* splits, so what the CLI writes is what
+    # training and evaluation use (a split made with other options is regenerated on use).
+    parser.add_argument("--num-videos", type=int)
+    parser.add_argument("--num-frames", type=int)
+    parser.add_argument("--height", type=int)
+    parser.add_argument("--width", type=int)
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--difficulty", type=_difficulty, help=f"0..1 or a preset: {', '.join(DIFFICULTY_PRESETS)}")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    options = SyntheticOptions(num_videos=args.num_videos, num_frames=args.num_frames, height=args.height,
-                               width=args.width, seed=args.seed, difficulty=args.difficulty)
+    given = {k: getattr(args, k) for k in ("num_videos", "num_frames", "height", "width", "seed", "difficulty")}
     for fmt in args.formats:
         for split in args.splits:
+            base = SYNTHETIC_OPTIONS.get(split, SyntheticOptions())
+            options = replace(base, **{k: v for k, v in given.items() if v is not None})
             start = time.perf_counter()
             path = ensure_synthetic_dataset(os.path.join(args.root, fmt), fmt, split, options)
             print(f"{fmt:>10} {split:<5} -> {path} ({time.perf_counter() - start:.1f} s)")
