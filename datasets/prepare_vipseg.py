@@ -54,7 +54,7 @@ def convert_video(job) -> tuple:
         img = _resize(Image.open(os.path.join(src, "imgs", video, stem + ".jpg")).convert("RGB"), short, Image.BILINEAR)
         os.makedirs(os.path.join(dst, "images", video), exist_ok=True)
         img.save(os.path.join(dst, "images", video, stem + ".jpg"), quality=95)
-        images.append({"id": f"{video}_{stem}", "width": img.size[0], "height": img.size[1], "file_name": stem + ".jpg"})
+        images.append({"id": f"{video}_{stem}", "width": img.size[0], "height": img.size[1], "file_name": stem + ".png"})
         mask_path = os.path.join(src, "panomasks", video, stem + ".png")
         if not os.path.isfile(mask_path):
             continue  # test split: no labels

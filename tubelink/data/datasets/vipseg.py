@@ -7,6 +7,8 @@ Layout under the dataset root:
                                                   file_name}]}], annotations: [{video_id, annotations:
                                                   [{image_id, file_name, segments_info: [{id, category_id,
                                                   iscrowd, area, bbox}]}]}], categories: [...]}
+                                                  (images[].file_name names the PNG, as VIPSeg's own script
+                                                  writes it; the frame is the JPEG of the same stem)
     <split>.txt                                   video ids, one per line
 Segment ids of an instance are the same in every frame of a video (VIPSeg: (class+1)*100 + k for things,
 class+1 for stuff), so they serve as track ids.
@@ -27,6 +29,11 @@ from .common import ClassTable, check_file, read_label_png, segments_from_id_map
 __all__ = ["load_vipseg_videos", "write_vipseg_split", "vipseg_json_path"]
 
 logger = logging.getLogger(__name__)
+
+
+def _frame_name(file_name: str) -> str:
+    """The JPEG frame of a JSON image entry (the official JSON names the mask PNG there)."""
+    return os.path.splitext(file_name)[0] + ".jpg"
 
 
 def vipseg_json_path(root: str, split: str) -> str:
@@ -83,7 +90,7 @@ def load_vipseg_videos(root: str, split: str, dataset_name: str, table: ClassTab
                 "height": images[0]["height"],
                 "width": images[0]["width"],
                 "length": len(images),
-                "file_names": [os.path.join(root, "images", vid, im["file_name"]) for im in images],
+                "file_names": [os.path.join(root, "images", vid, _frame_name(im["file_name"])) for im in images],
                 "annotation_format": "vipseg",
                 "frame_annotations": frame_anns,
             }
@@ -138,9 +145,9 @@ def write_vipseg_split(root: str, split: str, videos: Iterable, class_table: Lis
             write_jpg(os.path.join(root, "images", vid, stem + ".jpg"), video.frames[t])
             ids = np.zeros(video.entity_map[t].shape, np.int64)
             infos = []
-            for eid in np.unique(video.entity_map[t]).tolist():
-                if eid == 0:
-                    continue
+            # Segments listed by id, as in VIPSeg's own JSONs (stuff ids < thing ids); the official STQ script
+            # numbers instances by this order and treats the first-listed segment as crowd.
+            for eid in sorted(set(np.unique(video.entity_map[t]).tolist()) - {0}, key=lambda e: segment_id[e]):
                 mask = video.entity_map[t] == eid
                 ids[mask] = segment_id[eid]
                 cat = video.entities[eid].category_id
@@ -148,7 +155,7 @@ def write_vipseg_split(root: str, split: str, videos: Iterable, class_table: Lis
                               "area": int(mask.sum()), "bbox": _bbox(mask), "isthing": int(thing_of[cat])})
             write_png(os.path.join(root, "panomasksRGB", vid, stem + ".png"), id2rgb(ids))
             h, w = ids.shape
-            images.append({"id": f"{vid}_{stem}", "width": w, "height": h, "file_name": stem + ".jpg"})
+            images.append({"id": f"{vid}_{stem}", "width": w, "height": h, "file_name": stem + ".png"})
             anns.append({"image_id": f"{vid}_{stem}", "file_name": stem + ".png", "segments_info": infos})
         json_videos.append({"video_id": vid, "images": images})
         json_anns.append({"video_id": vid, "annotations": anns})
