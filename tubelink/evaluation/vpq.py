@@ -22,6 +22,8 @@ __all__ = [
     "PQStats",
     "frame_overlaps",
     "vpq_video_stats",
+    "VPQAccumulator",
+    "merge_window_stats",
     "pq_from_stats",
     "vpq_summary",
     "DEFAULT_WINDOWS",
@@ -208,3 +210,25 @@ def merge_window_stats(items: List[Dict[int, PQStats]]) -> Dict[int, PQStats]:
         for k, s in item.items():
             out[k] = out[k] + s if k in out else s
     return out
+
+
+class VPQAccumulator:
+    """Streaming VPQ of one video: `add(gt, pred)` frame by frame keeps only the last max(windows) frames' overlaps,
+    adding every window that ends at the new frame; `stats` equals `vpq_video_stats` on the whole video."""
+
+    def __init__(self, num_categories: int, windows: Sequence[int] = DEFAULT_WINDOWS, video_id: str = "") -> None:
+        self.num_categories = num_categories
+        self.windows = tuple(windows)
+        self.video_id = video_id
+        self.stats = {k: PQStats.zeros(num_categories) for k in self.windows}
+        self._recent: List[_FrameOverlap] = []
+        self._frames = 0
+
+    def add(self, gt: PanopticFrame, pred: PanopticFrame) -> None:
+        """Add the next frame of the video."""
+        self._recent.append(frame_overlaps(gt, pred, f"video {self.video_id!r} frame {self._frames}"))
+        self._frames += 1
+        self._recent = self._recent[-max(self.windows):]
+        for k in self.windows:
+            if len(self._recent) >= k:
+                self.stats[k] = self.stats[k] + _window_stats(self._recent[-k:], self.num_categories)

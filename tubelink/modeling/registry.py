@@ -11,8 +11,11 @@ TRANSFORMER_DECODER_REGISTRY = Registry("TRANSFORMER_DECODER")
 TRANSFORMER_DECODER_REGISTRY.__doc__ = "Tube transformer decoders (MODEL.MASK_FORMER.TRANSFORMER_DECODER_NAME)."
 TRACKER_REGISTRY = Registry("TRACKER")
 TRACKER_REGISTRY.__doc__ = "Inference-time trackers (MODEL.TRACKER.NAME): reset(), update(tube_result) -> ids."
+EVALUATOR_REGISTRY = Registry("EVALUATOR")
+EVALUATOR_REGISTRY.__doc__ = "Dataset evaluators keyed by the metadata's `evaluator_type` (vps, step, vss, ytvis)."
 
 __all__ = [
+    "EVALUATOR_REGISTRY",
     "META_ARCH_REGISTRY",
     "BACKBONE_REGISTRY",
     "PIXEL_DECODER_REGISTRY",
