@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Dict, Iterator, List, Sequence, Tuple
+from multiprocessing import Pool
+from typing import Dict, Iterator, Sequence, Tuple
 
 import numpy as np
 from PIL import Image
@@ -21,7 +22,7 @@ from tqdm import tqdm
 
 from ..data.codecs import rgb2id
 from .stq import STQStats, stq_result, stq_update
-from .vpq import DEFAULT_WINDOWS, PanopticFrame, merge_window_stats, vpq_summary, vpq_video_stats
+from .vpq import DEFAULT_WINDOWS, PanopticFrame, VPQAccumulator, merge_window_stats, vpq_summary
 
 __all__ = ["evaluate_vipseg_submission", "iter_vipseg_videos"]
 
@@ -46,15 +47,15 @@ def _load_json(path: str) -> dict:
 
 
 def iter_vipseg_videos(gt_json: str, gt_pan_dir: str, pred_json: str, pred_pan_dir: str) -> Iterator[Tuple]:
-    """Yield (video_id, gt frames, pred frames, gt segment lists, pred segment lists) per GT video.
+    """Yield one picklable job per GT video: (video_id, [(gt PNG, pred PNG, gt segments_info, pred segments_info)]).
 
-    Frames are `PanopticFrame`s with dataset category ids; the segment lists are the JSON segments_info lists.
+    Raises:
+        KeyError / ValueError: a video missing from pred.json, or a frame count that differs from the GT.
     """
     gt = _load_json(gt_json)
     pred = _load_json(pred_json)
     gt_by_video = {a["video_id"]: a["annotations"] for a in gt["annotations"]}
     pred_by_video = {a["video_id"]: a["annotations"] for a in pred.get("annotations", [])}
-    categories = {c["id"] for c in gt["categories"]}
     for video in gt["videos"]:
         vid = video["video_id"]
         if vid not in pred_by_video:
@@ -62,40 +63,53 @@ def iter_vipseg_videos(gt_json: str, gt_pan_dir: str, pred_json: str, pred_pan_d
         gt_anns, pred_anns = gt_by_video[vid], pred_by_video[vid]
         if len(gt_anns) != len(pred_anns):
             raise ValueError(f"{pred_json}: video {vid!r} has {len(pred_anns)} predicted frames, {len(gt_anns)} in GT")
-        gt_frames, pred_frames = [], []
+        frames = []
         for image, ga, pa in zip(video["images"], gt_anns, pred_anns):
             name = os.path.splitext(image["file_name"])[0] + ".png"
-            gt_segments: Dict[int, tuple] = {}
-            for s in ga["segments_info"]:
-                cat, crowd, area = gt_segments.get(s["id"], (s["category_id"], bool(s.get("iscrowd", 0)), 0))
-                gt_segments[s["id"]] = (cat, crowd, area + s["area"])
-            pred_segments = {}
-            for s in pa["segments_info"]:
-                if s["category_id"] not in categories:
-                    raise ValueError(f"{pred_json}: video {vid!r} segment {s['id']} has unknown category "
-                                     f"{s['category_id']}")
-                pred_segments[s["id"]] = (s["category_id"], False, 0)
-            gt_frames.append(PanopticFrame(_read_ids(os.path.join(gt_pan_dir, vid, name)), gt_segments))
-            pred_frames.append(PanopticFrame(_read_ids(os.path.join(pred_pan_dir, vid, name)), pred_segments))
-        yield vid, gt_frames, pred_frames, [a["segments_info"] for a in gt_anns], [a["segments_info"] for a in pred_anns]
+            frames.append((os.path.join(gt_pan_dir, vid, name), os.path.join(pred_pan_dir, vid, name),
+                           ga["segments_info"], pa["segments_info"]))
+        yield vid, frames
 
 
-def _numbered_labels(frame: PanopticFrame, numbering: Dict[int, int], segments: Sequence[dict]):
-    semantic = np.full(frame.ids.shape, _VOID, np.int64)
-    instance = np.full(frame.ids.shape, _VOID, np.int64)
+def _numbered_labels(ids: np.ndarray, segments: Sequence[dict], numbering: Dict[int, int], to_row: np.ndarray):
+    semantic = np.full(ids.shape, _VOID, np.int64)
+    instance = np.full(ids.shape, _VOID, np.int64)
     for s in segments:
-        mask = frame.ids == s["id"]
-        semantic[mask] = s["category_id"]
+        mask = ids == s["id"]
+        semantic[mask] = to_row[s["category_id"]]
         instance[mask] = numbering[s["id"]]
     return semantic, instance
 
 
-def _first_appearance(segment_lists: Sequence[Sequence[dict]]) -> Dict[int, int]:
-    order: Dict[int, int] = {}
-    for segs in segment_lists:
-        for s in segs:
-            order.setdefault(s["id"], len(order))
-    return order
+def _evaluate_video(job) -> Tuple[Dict, STQStats]:
+    """VPQ window statistics and STQ statistics of one video (runs in a worker process)."""
+    (vid, frames), index, is_thing, windows = job
+    to_row = np.full(max(256, max(index) + 1), _VOID, np.int64)  # category id -> row; void stays void
+    for cat_id, row in index.items():
+        to_row[cat_id] = row
+    vpq = VPQAccumulator(len(index), windows, vid)
+    stq = STQStats.empty(len(index))
+    gt_order: Dict[int, int] = {}
+    pred_order: Dict[int, int] = {}
+    for gt_png, pred_png, gt_list, pred_list in frames:
+        gt_ids, pred_ids = _read_ids(gt_png), _read_ids(pred_png)
+        gt_segments: Dict[int, tuple] = {}
+        for s in gt_list:
+            cat, crowd, area = gt_segments.get(s["id"], (index[s["category_id"]], bool(s.get("iscrowd", 0)), 0))
+            gt_segments[s["id"]] = (cat, crowd, area + s["area"])
+        pred_segments = {}
+        for s in pred_list:
+            if s["category_id"] not in index:
+                raise ValueError(f"{pred_png}: segment {s['id']} has unknown category {s['category_id']}")
+            pred_segments[s["id"]] = (index[s["category_id"]], False, 0)
+        vpq.add(PanopticFrame(gt_ids, gt_segments), PanopticFrame(pred_ids, pred_segments))
+        for order, segs in ((gt_order, gt_list), (pred_order, pred_list)):
+            for seg in segs:  # numbered by first appearance in the video's segment lists, as eval_stq_vspw.py
+                order.setdefault(seg["id"], len(order))
+        gs, gi = _numbered_labels(gt_ids, gt_list, gt_order, to_row)
+        ps, pi = _numbered_labels(pred_ids, pred_list, pred_order, to_row)
+        stq_update(stq, gs, gi, ps, pi, is_thing, void=_VOID)
+    return vpq.stats, stq
 
 
 def evaluate_vipseg_submission(
@@ -105,30 +119,24 @@ def evaluate_vipseg_submission(
     pred_pan_dir: str,
     windows: Sequence[int] = DEFAULT_WINDOWS,
     progress: bool = True,
+    num_workers: int = 0,
 ) -> Dict[str, float]:
-    """VPQ (per window, paper mean, official mean; percent) and STQ / AQ / SQ (fractions) of a submission."""
+    """VPQ (per window, paper mean, official mean; percent) and STQ / AQ / SQ (fractions) of a submission.
+
+    num_workers > 0 evaluates videos in that many processes (statistics are summed, so results are identical).
+    """
     gt = _load_json(gt_json)
     cats = sorted(gt["categories"], key=lambda c: c["id"])
     index = {c["id"]: i for i, c in enumerate(cats)}  # category id -> row of the statistics
     is_thing = [bool(c["isthing"]) for c in cats]
-    to_row = np.full(max(256, max(index) + 1), _VOID, np.int64)  # category id -> row; void stays void
-    for cat_id, row in index.items():
-        to_row[cat_id] = row
-    per_video: List = []
-    sequences: List[STQStats] = []
-    videos = iter_vipseg_videos(gt_json, gt_pan_dir, pred_json, pred_pan_dir)
-    for vid, gt_frames, pred_frames, gt_lists, pred_lists in tqdm(videos, total=len(gt["videos"]), disable=not progress,
-                                                                  desc="VPQ/STQ"):
-        remap = lambda frames: [PanopticFrame(f.ids, {k: (index[c], cr, a) for k, (c, cr, a) in f.segments.items()})
-                                for f in frames]
-        per_video.append(vpq_video_stats(remap(gt_frames), remap(pred_frames), len(cats), windows, vid))
-        gt_num, pred_num = _first_appearance(gt_lists), _first_appearance(pred_lists)
-        seq = STQStats.empty(len(cats))
-        for gf, pf, gl, pl in zip(gt_frames, pred_frames, gt_lists, pred_lists):
-            gs, gi = _numbered_labels(gf, gt_num, gl)
-            ps, pi = _numbered_labels(pf, pred_num, pl)
-            stq_update(seq, to_row[gs], gi, to_row[ps], pi, is_thing, void=_VOID)
-        sequences.append(seq)
-    out = vpq_summary(merge_window_stats(per_video), is_thing)
-    out.update(stq_result(sequences))
+    jobs = ((video, index, is_thing, tuple(windows)) for video in iter_vipseg_videos(gt_json, gt_pan_dir, pred_json,
+                                                                                      pred_pan_dir))
+    bar = dict(total=len(gt["videos"]), disable=not progress, desc="VPQ/STQ")
+    if num_workers > 0:
+        with Pool(num_workers) as pool:
+            results = list(tqdm(pool.imap(_evaluate_video, jobs, chunksize=4), **bar))
+    else:
+        results = [_evaluate_video(job) for job in tqdm(jobs, **bar)]
+    out = vpq_summary(merge_window_stats([r[0] for r in results]), is_thing)
+    out.update(stq_result([r[1] for r in results]))
     return out
