@@ -141,3 +141,25 @@ def make_vss_fixture():
             pred.append(p)
         videos.append((gt, pred))
     return videos
+
+
+def make_kitti_step_fixture(root: str):
+    """Synthetic KITTI-STEP ground truth (written to `root`) and perturbed (semantic, instance) predictions per
+    sequence: an ID switch, a thing predicted as another class, void predictions and a shifted stuff boundary."""
+    SPLIT_WRITERS["kitti_step"](root, "val", generate_videos(OPTIONS, "val"), load_class_table())
+    from tubelink.data.codecs import kitti_step_decode
+
+    folder = os.path.join(root, "video_sequence", "val")
+    sequences = {}
+    for name in sorted(os.listdir(folder)):
+        if name.endswith("_panoptic.png"):
+            seq, frame = int(name[:6]), int(name[7:13])
+            sem, inst = kitti_step_decode(np.asarray(Image.open(os.path.join(folder, name))))
+            psem, pinst = sem.copy(), inst.copy()
+            if frame >= 4:
+                pinst[pinst == 1] = 7  # ID switch
+            psem[(psem == 5) & (pinst == 2)] = 6  # a thing predicted as another thing class
+            psem[:4, :6] = 255  # void predictions
+            psem[40:44] = np.roll(psem[40:44], 5, axis=1)
+            sequences.setdefault(seq, []).append((sem, inst, psem, pinst))
+    return sequences

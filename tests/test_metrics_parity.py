@@ -8,6 +8,8 @@ Reference numbers were produced by running, outside this repository, the officia
   (segments numbered by first appearance, first-listed = instance 0; void column kept in SQ).
 - YouTube-VIS AP: youtubevos/cocoapi @ f3f9948 `ytvos.py` / `ytvoseval.py` (np.float / linspace patched for numpy 2,
   masks through upstream pycocotools).
+- STQ (KITTI-STEP protocol): google-research/deeplab2 @ 64bc1c1 `evaluation/numpy/segmentation_and_tracking_quality.py`
+  run under numpy 2, where it sums float32 counts (ours are exact integer sums; the difference is ~3e-8).
 - mIoU, pixel accuracy, class accuracy, fwIoU: VSPW-dataset/VSPW_code @ 73b98ce `utils.Evaluator(124)`;
   mVC_8 / mVC_16: its `VC_perclip.py::get_common` (T - c clips per video, videos of <= c frames skipped).
 """
@@ -16,7 +18,9 @@ import copy
 import numpy as np
 import pytest
 
-from metric_fixtures import make_vipseg_fixture, make_vss_fixture, make_ytvis_fixture
+from metric_fixtures import make_kitti_step_fixture, make_vipseg_fixture, make_vss_fixture, make_ytvis_fixture
+from tubelink.data.synthetic import load_class_table
+from tubelink.evaluation.stq import STQStats, stq_result, stq_update
 from tubelink.evaluation.vipseg_files import evaluate_vipseg_submission
 from tubelink.evaluation.vss import confusion_matrix, miou_from_confusion, mvc_from_accuracies, video_consistency_accuracies
 from tubelink.evaluation.ytvis import ytvis_ap
@@ -32,6 +36,7 @@ OFFICIAL_VPQ = {  # k: (all, thing, stuff), percent
 }
 OFFICIAL_VPQ_FINAL = (87.1283, 84.2674, 90.7044)  # vpq-final.txt, 4 decimals
 OFFICIAL_STQ = {"STQ": 0.7814896468277843, "AQ": 0.7946711057751193, "SQ": 0.7685268328754888}
+DEEPLAB2_KITTI_STQ = {"STQ": 0.7560074131885142, "AQ": 0.7471345021174505, "SQ": 0.7649856982593756}
 OFFICIAL_YTVIS = [0.25017301730173014, 0.4311431143114312, 0.1828862886288629, 0.25017301730173014, -1.0, -1.0,
                   0.16766666666666666, 0.3256666666666666, 0.3256666666666666, 0.3256666666666666, -1.0, -1.0]
 OFFICIAL_VSS = {"mIoU": 0.725569140198726, "pixel_acc": 0.9108560183666776, "mean_class_acc": 0.8534468720770997,
@@ -74,3 +79,16 @@ def test_miou_and_mvc_equal_vspw_official_tools():
         assert out[key] == pytest.approx(OFFICIAL_VSS[key], abs=TOL)
     assert mvc_from_accuracies(accs[8]) == pytest.approx(OFFICIAL_VSS["mVC8"], abs=TOL)
     assert mvc_from_accuracies(accs[16]) == pytest.approx(OFFICIAL_VSS["mVC16"], abs=TOL)
+
+
+def test_stq_equals_deeplab2_on_kitti_step_fixture(tmp_path):
+    is_thing = [bool(r["isthing"]) for r in load_class_table()]
+    sequences = []
+    for frames in make_kitti_step_fixture(str(tmp_path)).values():
+        stats = STQStats.empty(len(is_thing))
+        for sem, inst, psem, pinst in frames:
+            stq_update(stats, sem, inst, psem, pinst, is_thing)
+        sequences.append(stats)
+    out = stq_result(sequences)
+    for key, value in DEEPLAB2_KITTI_STQ.items():
+        assert out[key] == pytest.approx(value, abs=TOL)
