@@ -1,0 +1,56 @@
+"""Parameter names and shapes follow official Mask2Former COCO checkpoints (fixtures listed from the real modules)."""
+import os
+
+import pytest
+import torch
+
+from tubelink.config import get_cfg
+from tubelink.modeling.backbone import build_backbone
+from tubelink.modeling.pixel_decoder import build_pixel_decoder
+
+FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures", "m2f_keys")
+
+
+def fixture_keys(name: str, prefix: str) -> dict:
+    """{key: shape tuple} of the fixture rows under `prefix` (prefix stripped)."""
+    out = {}
+    with open(os.path.join(FIXTURES, f"coco_panoptic_{name}.tsv")) as f:
+        for line in f:
+            if line.startswith("#") or line.startswith("key\t"):
+                continue
+            key, shape, _, _ = line.rstrip("\n").split("\t")
+            if key.startswith(prefix):
+                out[key[len(prefix):]] = tuple(int(s) for s in shape.split("x")) if shape else ()
+    return out
+
+
+def module_keys(module: torch.nn.Module) -> dict:
+    return {k: tuple(v.shape) for k, v in module.state_dict().items()}
+
+
+def test_r50_backbone_keys_equal_fixture():
+    cfg = get_cfg()
+    backbone = build_backbone(cfg)
+    assert module_keys(backbone) == fixture_keys("R50", "backbone.")
+
+
+def test_r50_pixel_decoder_keys_equal_fixture():
+    cfg = get_cfg()
+    backbone = build_backbone(cfg)
+    decoder = build_pixel_decoder(cfg, backbone.output_shape())
+    assert module_keys(decoder) == fixture_keys("R50", "sem_seg_head.pixel_decoder.")
+
+
+@pytest.mark.parametrize("size", [(64, 96), (96, 64)])
+def test_r50_and_pixel_decoder_output_shapes(size):
+    cfg = get_cfg()
+    cfg.MODEL.SEM_SEG_HEAD.TRANSFORMER_ENC_LAYERS = 1  # shapes do not depend on depth; keep the test fast
+    backbone = build_backbone(cfg).eval()
+    decoder = build_pixel_decoder(cfg, backbone.output_shape()).eval()
+    h, w = size
+    with torch.no_grad():
+        feats = backbone(torch.randn(1, 3, h, w))
+        mask_features, coarse, multi_scale = decoder.forward_features(feats)
+    assert feats["res5"].shape == (1, 2048, h // 32, w // 32)
+    assert mask_features.shape == (1, 256, h // 4, w // 4) and coarse.shape == (1, 256, h // 32, w // 32)
+    assert [tuple(x.shape[-2:]) for x in multi_scale] == [(h // 32, w // 32), (h // 16, w // 16), (h // 8, w // 8)]
