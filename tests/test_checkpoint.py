@@ -1,0 +1,88 @@
+"""Checkpoints: the official Mask2Former layout loads with full coverage; malicious pickles are refused."""
+import os
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from test_model_keys import fixture_keys
+from tubelink.checkpoint import UnsafeCheckpointError, load_checkpoint_file, load_state_into, normalize_keys
+from tubelink.config import get_cfg
+from tubelink.modeling.backbone import build_backbone
+from tubelink.modeling.pixel_decoder import build_pixel_decoder
+
+
+class _Partial(nn.Module):
+    """backbone + sem_seg_head.pixel_decoder with the real module tree."""
+
+    def __init__(self):
+        super().__init__()
+        cfg = get_cfg()
+        self.backbone = build_backbone(cfg)
+        self.sem_seg_head = nn.Module()
+        self.sem_seg_head.pixel_decoder = build_pixel_decoder(cfg, self.backbone.output_shape())
+
+
+def _fixture_pkl(path, variant_keys=False):
+    rng = np.random.default_rng(0)
+    model = {}
+    for prefix in ("backbone.", "sem_seg_head.pixel_decoder."):
+        for key, shape in fixture_keys("R50", prefix).items():
+            model[("module." if variant_keys else "") + prefix + key] = rng.standard_normal(shape).astype(np.float32)
+    model["sem_seg_head.predictor.class_embed.weight"] = np.zeros((134, 256), np.float32)
+    with open(path, "wb") as f:
+        pickle.dump({"model": model, "__author__": "test", "matching_heuristics": True}, f)
+    return model
+
+
+def test_detectron2_pkl_with_fixture_layout_loads_fully(tmp_path):
+    model = _fixture_pkl(tmp_path / "m2f.pkl")
+    net = _Partial()
+    report = load_state_into(net, load_checkpoint_file(str(tmp_path / "m2f.pkl")))
+    assert report.missing == [] and report.skipped == []
+    assert report.unexpected == ["sem_seg_head.predictor.class_embed.weight"]  # not built here
+    key = "sem_seg_head.pixel_decoder.transformer.level_embed"
+    assert torch.equal(net.state_dict()[key], torch.from_numpy(model[key]))
+    assert "backbone.res5" in report.table()
+
+
+def test_key_variants_and_shape_mismatch(tmp_path):
+    _fixture_pkl(tmp_path / "ddp.pkl", variant_keys=True)
+    state = load_checkpoint_file(str(tmp_path / "ddp.pkl"))
+    state["backbone.stem.conv1.weight"] = torch.zeros(8, 3, 7, 7)  # wrong shape: skipped and reported
+    report = load_state_into(_Partial(), state)
+    assert report.skipped == [("backbone.stem.conv1.weight", (8, 3, 7, 7), (64, 3, 7, 7))]
+    assert "checkpoint [8, 3, 7, 7] vs model [64, 3, 7, 7]" in report.table()
+    renamed = normalize_keys({"module.sem_seg_head.predictor.static_query.weight": torch.zeros(1)})
+    assert list(renamed) == ["sem_seg_head.predictor.query_feat.weight"]
+    assert normalize_keys(renamed).keys() == renamed.keys()  # idempotent
+
+
+class _Evil:
+    def __reduce__(self):
+        return (os.system, ("echo pwned > /dev/null",))
+
+
+def test_malicious_pickle_is_refused(tmp_path):
+    path = tmp_path / "evil.pkl"
+    with open(path, "wb") as f:
+        pickle.dump({"model": {"x": _Evil()}}, f)
+    with pytest.raises(UnsafeCheckpointError, match="evil.pkl: refused to load: the pickle references .*system"):
+        load_checkpoint_file(str(path))
+    pth = tmp_path / "evil.pth"
+    torch.save({"model": {"x": _Evil()}}, pth)
+    with pytest.raises(UnsafeCheckpointError, match="evil.pth: refused"):
+        load_checkpoint_file(str(pth))
+
+
+def test_pth_round_trip_and_bad_files(tmp_path):
+    net = _Partial()
+    torch.save({"model": net.state_dict()}, tmp_path / "ok.pth")
+    assert load_state_into(_Partial(), load_checkpoint_file(str(tmp_path / "ok.pth"))).missing == []
+    with pytest.raises(FileNotFoundError, match="nope.pkl"):
+        load_checkpoint_file(str(tmp_path / "nope.pkl"))
+    (tmp_path / "w.bin").write_bytes(b"x")
+    with pytest.raises(ValueError, match="unknown checkpoint type"):
+        load_checkpoint_file(str(tmp_path / "w.bin"))
