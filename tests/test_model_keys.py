@@ -54,3 +54,15 @@ def test_r50_and_pixel_decoder_output_shapes(size):
     assert feats["res5"].shape == (1, 2048, h // 32, w // 32)
     assert mask_features.shape == (1, 256, h // 4, w // 4) and coarse.shape == (1, 256, h // 32, w // 32)
     assert [tuple(x.shape[-2:]) for x in multi_scale] == [(h // 32, w // 32), (h // 16, w // 16), (h // 8, w // 8)]
+
+
+def test_tube_decoder_keys_equal_mask2former_predictor_except_classifier():
+    from tubelink.modeling.transformer_decoder import build_transformer_decoder
+
+    cfg = get_cfg()  # 124 classes (VIPSeg): only the classifier differs from COCO's 133
+    ours = module_keys(build_transformer_decoder(cfg, 256))
+    theirs = fixture_keys("R50", "sem_seg_head.predictor.")
+    classifier = {"class_embed.weight", "class_embed.bias"}
+    assert {k: v for k, v in ours.items() if k not in classifier} == \
+        {k: v for k, v in theirs.items() if k not in classifier}
+    assert ours["class_embed.weight"] == (125, 256) and theirs["class_embed.weight"] == (134, 256)

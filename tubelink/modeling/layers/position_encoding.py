@@ -6,7 +6,7 @@ import math
 import torch
 from torch import nn
 
-__all__ = ["PositionEmbeddingSine"]
+__all__ = ["PositionEmbeddingSine", "PositionEmbeddingSine3D"]
 
 
 class PositionEmbeddingSine(nn.Module):
@@ -39,3 +39,27 @@ class PositionEmbeddingSine(nn.Module):
             xx = xx / (w + eps) * self.scale
         pos = torch.cat((self.encode(y), self.encode(xx)), dim=-1).permute(2, 0, 1)
         return pos[None].expand(b, -1, -1, -1).to(x.dtype)
+
+
+class PositionEmbeddingSine3D(PositionEmbeddingSine):
+    """Tube encoding: the 2-D (y, x) sine encoding plus a time term with 2*num_pos_feats frequencies.
+
+    t is normalised by the subclip length n when `normalize_time` (the original Tube-Link code: a frame's temporal
+    code then depends on n), else by a fixed `time_scale` frames.
+    """
+
+    def __init__(self, num_pos_feats: int = 128, temperature: int = 10000, normalize: bool = True,
+                 normalize_time: bool = True, time_scale: int = 8) -> None:
+        super().__init__(num_pos_feats, temperature, normalize)
+        self.normalize_time = normalize_time
+        self.time_scale = time_scale
+        self._time = PositionEmbeddingSine(2 * num_pos_feats, temperature, normalize)
+
+    def forward_tube(self, num_frames: int, x: torch.Tensor) -> torch.Tensor:
+        """x (B*n, C, H, W) of one level -> (B*n, 2*num_pos_feats, H, W): spatial PE + the frame's time PE."""
+        spatial = super().forward(x)
+        t = torch.arange(1, num_frames + 1, dtype=torch.float32, device=x.device)
+        t = t / ((num_frames if self.normalize_time else self.time_scale) + 1e-6) * self.scale
+        time = self._time.encode(t)  # (n, 2*num_pos_feats)
+        time = time.repeat(x.shape[0] // num_frames, 1)  # (B*n, C), frames of a clip consecutive
+        return spatial + time[:, :, None, None].to(spatial.dtype)
