@@ -55,6 +55,9 @@ def test_key_variants_and_shape_mismatch(tmp_path):
     report = load_state_into(_Partial(), state)
     assert report.skipped == [("backbone.stem.conv1.weight", (8, 3, 7, 7), (64, 3, 7, 7))]
     assert "checkpoint [8, 3, 7, 7] vs model [64, 3, 7, 7]" in report.table()
+    old_layout = {"sem_seg_head.mask_features.bias": torch.ones(256)}  # pre-version-2 MaskFormer head
+    report = load_state_into(_Partial(), old_layout)
+    assert report.loaded == ["sem_seg_head.pixel_decoder.mask_features.bias"]
     renamed = normalize_keys({"module.sem_seg_head.predictor.static_query.weight": torch.zeros(1)})
     assert list(renamed) == ["sem_seg_head.predictor.query_feat.weight"]
     assert normalize_keys(renamed).keys() == renamed.keys()  # idempotent

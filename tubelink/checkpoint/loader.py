@@ -3,7 +3,8 @@
 Loading never runs code from the file: `.pkl` goes through an unpickler that admits only plain containers and
 numpy arrays, `.pth` through `torch.load(weights_only=True)`. Known key variants are normalised explicitly (no
 version hooks): a `module.` prefix from DistributedDataParallel, and `static_query` -> `query_feat` of older
-Mask2Former checkpoints. Entries whose shape differs from the model's (e.g. the classifier of another dataset)
+Mask2Former checkpoints, and (only where the model has no such key) the old head layout `sem_seg_head.X` ->
+`sem_seg_head.pixel_decoder.X`. Entries whose shape differs from the model's (e.g. the classifier of another dataset)
 are skipped and reported, never silently copied.
 """
 from __future__ import annotations
@@ -114,10 +115,23 @@ class LoadReport:
         return text
 
 
+def _move_old_head_keys(state: Dict[str, torch.Tensor], own_keys) -> Dict[str, torch.Tensor]:
+    """Old MaskFormer-head layout: `sem_seg_head.X` -> `sem_seg_head.pixel_decoder.X`, only when the model has the
+    latter and not the former (driven by the model's keys, so correct checkpoints are never touched)."""
+    out = {}
+    for key, value in state.items():
+        if key.startswith("sem_seg_head.") and key not in own_keys and not key.startswith("sem_seg_head.predictor."):
+            moved = "sem_seg_head.pixel_decoder." + key[len("sem_seg_head."):]
+            if moved in own_keys and moved not in state:
+                key = moved
+        out[key] = value
+    return out
+
+
 def load_state_into(model: torch.nn.Module, state: Dict[str, torch.Tensor]) -> LoadReport:
     """Copy every entry of `state` whose key and shape match `model`; report the rest."""
-    state = normalize_keys(state)
     own = model.state_dict()
+    state = _move_old_head_keys(normalize_keys(state), set(own))
     report = LoadReport()
     to_load = {}
     for key, value in state.items():
