@@ -89,7 +89,7 @@ class TubeTransformerDecoder(nn.Module):
         predictions.append((logits, masks))
         for i in range(self.num_layers):
             level = i % self.num_feature_levels
-            attn_mask[attn_mask.all(-1)] = False  # a query that would see nothing sees everything
+            attn_mask = attn_mask & ~attn_mask.all(-1, keepdim=True)  # a query that would see nothing sees everything
             output = self.transformer_cross_attention_layers[i](output, srcs[level], attn_mask, poss[level], query_pos)
             output = self.transformer_self_attention_layers[i](output, query_pos)
             output = self.transformer_ffn_layers[i](output)
