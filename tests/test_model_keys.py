@@ -66,3 +66,33 @@ def test_tube_decoder_keys_equal_mask2former_predictor_except_classifier():
     assert {k: v for k, v in ours.items() if k not in classifier} == \
         {k: v for k, v in theirs.items() if k not in classifier}
     assert ours["class_embed.weight"] == (125, 256) and theirs["class_embed.weight"] == (134, 256)
+
+
+def _swin_cfg(embed, depths, heads, window):
+    cfg = get_cfg()
+    cfg.MODEL.BACKBONE.NAME = "D2SwinTransformer"
+    cfg.MODEL.SWIN.EMBED_DIM, cfg.MODEL.SWIN.DEPTHS, cfg.MODEL.SWIN.NUM_HEADS = embed, depths, heads
+    cfg.MODEL.SWIN.WINDOW_SIZE = window
+    return cfg
+
+
+@pytest.mark.parametrize("name,embed,depths,heads,window", [
+    ("SwinB384", 128, [2, 2, 18, 2], [4, 8, 16, 32], 12),
+    ("SwinT", 96, [2, 2, 6, 2], [3, 6, 12, 24], 7),
+    ("SwinL384", 192, [2, 2, 18, 2], [6, 12, 24, 48], 12),
+])
+def test_swin_backbone_and_pixel_decoder_keys_equal_fixture(name, embed, depths, heads, window):
+    cfg = _swin_cfg(embed, depths, heads, window)
+    backbone = build_backbone(cfg)
+    assert module_keys(backbone) == fixture_keys(name, "backbone.")
+    decoder = build_pixel_decoder(cfg, backbone.output_shape())
+    assert module_keys(decoder) == fixture_keys(name, "sem_seg_head.pixel_decoder.")
+
+
+def test_swin_any_input_size():
+    cfg = _swin_cfg(32, [2, 2, 2, 2], [1, 2, 4, 8], 7)
+    backbone = build_backbone(cfg).eval()
+    with torch.no_grad():
+        out = backbone(torch.randn(1, 3, 70, 90))  # not a multiple of 32 nor of the window
+    assert [tuple(out[f"res{i}"].shape) for i in range(2, 6)] == [
+        (1, 32, 18, 23), (1, 64, 9, 12), (1, 128, 5, 6), (1, 256, 3, 3)]
