@@ -2,9 +2,10 @@
 from ..registry import BACKBONE_REGISTRY
 from .resnet import ResNet, build_resnet_backbone
 from .small_cnn import SmallCNN, build_small_cnn_backbone
+from .stdc import STDCNet, build_stdc_backbone
 from .swin import SwinTransformer, build_swin_backbone
 
-__all__ = ["ResNet", "SmallCNN", "SwinTransformer", "build_backbone", "build_resnet_backbone", "build_small_cnn_backbone",
+__all__ = ["ResNet", "SmallCNN", "STDCNet", "SwinTransformer", "build_stdc_backbone", "build_backbone", "build_resnet_backbone", "build_small_cnn_backbone",
            "build_swin_backbone"]
 
 
