@@ -75,3 +75,15 @@ def test_command_line_overrides():
 def test_every_shipped_config_merges(path):
     cfg = get_cfg()
     cfg.merge_from_file(path)
+
+
+@pytest.mark.parametrize("path", sorted(glob.glob(os.path.join(REPO, "configs", "*", "tubelink_*.yaml"))))
+def test_configs_agree_with_their_datasets(path):
+    import tubelink  # noqa: F401  (registers the datasets)
+    from tubelink.data import DatasetCatalog, MetadataCatalog
+
+    cfg = get_cfg()
+    cfg.merge_from_file(path)
+    for name in cfg.DATASETS.TRAIN + cfg.DATASETS.TEST:
+        assert name in DatasetCatalog, name
+        assert MetadataCatalog.get(name).num_classes == cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES, name
