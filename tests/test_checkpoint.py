@@ -89,3 +89,17 @@ def test_pth_round_trip_and_bad_files(tmp_path):
     (tmp_path / "w.bin").write_bytes(b"x")
     with pytest.raises(ValueError, match="unknown checkpoint type"):
         load_checkpoint_file(str(tmp_path / "w.bin"))
+
+
+def test_torchvision_resnet_file_initialises_the_backbone(tmp_path):
+    import torchvision
+
+    from tubelink.checkpoint import load_weights
+
+    tv = torchvision.models.resnet50(weights=None)
+    torch.save(tv.state_dict(), tmp_path / "resnet50_tv.pth")
+    net = _Partial()
+    report = load_weights(net, str(tmp_path / "resnet50_tv.pth"))
+    assert not [k for k in report.missing if k.startswith("backbone.")] and not report.unexpected
+    assert torch.equal(net.backbone.res3[0].shortcut.norm.running_var, tv.layer2[0].downsample[1].running_var)
+    assert torch.equal(net.backbone.stem.conv1.weight, tv.conv1.weight)

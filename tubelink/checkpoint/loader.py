@@ -20,7 +20,8 @@ import numpy as np
 import torch
 from tabulate import tabulate
 
-__all__ = ["load_checkpoint_file", "normalize_keys", "load_state_into", "LoadReport", "UnsafeCheckpointError"]
+__all__ = ["load_checkpoint_file", "normalize_keys", "load_state_into", "load_weights", "LoadReport",
+           "UnsafeCheckpointError"]
 
 logger = logging.getLogger(__name__)
 
@@ -146,3 +147,15 @@ def load_state_into(model: torch.nn.Module, state: Dict[str, torch.Tensor]) -> L
     model.load_state_dict(to_load, strict=False)
     logger.info("Checkpoint coverage:\n" + report.table())
     return report
+
+
+def load_weights(model: torch.nn.Module, path: str) -> LoadReport:
+    """Load MODEL.WEIGHTS into `model`: a detectron2 / Mask2Former / tubelink checkpoint, or a torchvision ResNet
+    (ImageNet) file, which is renamed to the backbone's detectron2 layout first."""
+    from .converters import is_torchvision_resnet, torchvision_resnet_to_detectron2
+
+    state = load_checkpoint_file(path)
+    if is_torchvision_resnet(state):
+        logger.info(f"{path}: torchvision ResNet layout, renamed to detectron2's backbone keys")
+        state = torchvision_resnet_to_detectron2(state)
+    return load_state_into(model, state)
