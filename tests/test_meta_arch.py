@@ -22,16 +22,43 @@ def small_cfg():
     return cfg
 
 
-def test_full_model_keys_equal_mask2former_except_new_prefixes_and_classifier():
+@pytest.mark.parametrize("fixture,config", [("R50", "vipseg/tubelink_R50.yaml"), ("SwinB384", "vipseg/tubelink_SwinB.yaml")])
+def test_full_model_keys_equal_mask2former_except_new_prefixes_and_classifier(fixture, config):
     cfg = get_cfg()
+    cfg.merge_from_file(os.path.join(REPO, "configs", config))
     cfg.MODEL.DEVICE = "cpu"
     ours = module_keys(build_model(cfg))
-    theirs = {k: v for k, v in fixture_keys("R50", "").items()}
+    theirs = fixture_keys(fixture, "")
     new = {k for k in ours if k.startswith(("link_head.", "embed_head."))}
-    assert new and all(k.startswith(("link_head.", "embed_head.")) for k in set(ours) - set(theirs))
+    assert new and set(ours) - set(theirs) == new
     skip = {"sem_seg_head.predictor.class_embed.weight", "sem_seg_head.predictor.class_embed.bias",
             "criterion.empty_weight"}  # classifier shape differs; empty_weight is derived, not saved
     assert {k: v for k, v in ours.items() if k not in new | skip} == {k: v for k, v in theirs.items() if k not in skip}
+
+
+def test_mask2former_checkpoint_layout_loads_into_the_full_model(tmp_path):
+    """A .pkl with every key of the official R50 checkpoint loads fully; only the classifier (other class count),
+    the derived empty_weight and Tube-Link's new heads are reported."""
+    import pickle
+
+    from tubelink.checkpoint import load_weights
+
+    rng = np.random.default_rng(0)
+    state = {k: rng.standard_normal(shape).astype(np.float32) for k, shape in fixture_keys("R50", "").items()}
+    state["sem_seg_head.predictor.static_query.weight"] = state.pop("sem_seg_head.predictor.query_feat.weight")
+    with open(tmp_path / "model_final.pkl", "wb") as f:
+        pickle.dump({"model": state, "__author__": "Mask2Former"}, f)
+    cfg = get_cfg()
+    cfg.merge_from_file(os.path.join(REPO, "configs", "vipseg", "tubelink_R50.yaml"))
+    cfg.MODEL.DEVICE = "cpu"
+    model = build_model(cfg)
+    report = load_weights(model, str(tmp_path / "model_final.pkl"))
+    assert {k for k, _, _ in report.skipped} == {"sem_seg_head.predictor.class_embed.weight",
+                                                 "sem_seg_head.predictor.class_embed.bias"}
+    assert report.unexpected == ["criterion.empty_weight"]
+    assert report.missing and all(k.startswith(("link_head.", "embed_head.")) for k in report.missing)
+    assert torch.equal(model.sem_seg_head.predictor.query_feat.weight,
+                       torch.from_numpy(state["sem_seg_head.predictor.static_query.weight"]))
 
 
 @pytest.mark.parametrize("n", [1, 2, 6])
@@ -42,8 +69,17 @@ def test_inference_shapes_for_any_window(n):
     (out,) = model([{"image": image}])
     assert out["pred_logits"].shape == (20, 10) and out["pred_masks"].shape == (20, n, 50, 70)
     assert out["pred_queries"].shape == (20, 64) and out["pred_embeds"].shape == (20, 64)
-    (linked,) = model([{"image": image, "prev_queries": out["pred_queries"]}])
+    prev = torch.randn_like(out["pred_queries"])
+    (linked,) = model([{"image": image, "prev_queries": prev}])
     assert not torch.allclose(linked["pred_queries"], out["pred_queries"])  # the link used the previous tube
+    model.link_test_mode = "per_index"  # the original code's test-time link: query i sees previous query i only
+    (per_index,) = model([{"image": image, "prev_queries": prev}])
+    shuffled = prev[torch.arange(prev.shape[0]).roll(1)]
+    (per_index_shuffled,) = model([{"image": image, "prev_queries": shuffled}])
+    assert not torch.allclose(per_index["pred_queries"], per_index_shuffled["pred_queries"])
+    model.link_test_mode = "cross_attention"  # full attention is invariant to the order of the previous queries
+    (cross_shuffled,) = model([{"image": image, "prev_queries": shuffled}])
+    assert torch.allclose(cross_shuffled["pred_queries"], linked["pred_queries"], atol=1e-5)
 
 
 def _clip(tmp_path, monkeypatch, size=64):

@@ -160,13 +160,9 @@ def add_tubelink_config(cfg: CN) -> None:
     cfg.MODEL.SWIN.OUT_FEATURES = ["res2", "res3", "res4", "res5"]
     cfg.MODEL.SWIN.USE_CHECKPOINT = False
 
-    # Backbones from timm / torchvision that have no detectron2 counterpart (STDC, MobileNetV2, tiny CNN)
-    cfg.MODEL.TIMM = CN()
-    cfg.MODEL.TIMM.NAME = ""
-    cfg.MODEL.TIMM.PRETRAINED = ""  # local weight file; nothing is downloaded
+    # Backbones without a detectron2 counterpart
     cfg.MODEL.STDC = CN()
     cfg.MODEL.STDC.VARIANT = "STDC1"  # STDC1 (STDCNet813) or STDC2 (STDCNet1446)
-    cfg.MODEL.STDC.PRETRAINED = ""
     cfg.MODEL.SMALL_CNN = CN()
     cfg.MODEL.SMALL_CNN.WIDTHS = [16, 32, 64, 128]
 
@@ -179,7 +175,9 @@ def add_tubelink_config(cfg: CN) -> None:
     tl.LINK = CN({"ENABLED": True})
     tl.LINK.NHEADS = 8
     tl.LINK.DIM_FEEDFORWARD = 1024
-    tl.LINK.TEST_MODE = "cross_attention"  # "cross_attention" (paper) | "per_index" (original code's test link)
+    # "cross_attention" (paper): a subclip's queries attend to all of the previous subclip's linked queries;
+    # "per_index" (original code at test time): query i sees only query i of the previous subclip
+    tl.LINK.TEST_MODE = "cross_attention"
     tl.EMBED = CN()
     tl.EMBED.DIM = 256
     tl.EMBED.NUM_FCS = 4
@@ -191,7 +189,6 @@ def add_tubelink_config(cfg: CN) -> None:
     tl.TCL.NEG_IOU = 0.3
     tl.TCL.AUX_NEG_MARGIN = 0.0  # original code: 0.1
     tl.TCL.AUX_HARD_NEG_RATIO = 0  # original code: 3 (keep the 3*#pos hardest negatives); 0 keeps all
-    tl.STUFF_QUERY_SPLIT = False  # original code's fixed stuff queries (last #stuff queries) for VPS
 
     # ---- Association at inference ----
     tr = cfg.MODEL.TRACKER = CN()
@@ -209,7 +206,6 @@ def add_tubelink_config(cfg: CN) -> None:
     cfg.INPUT.RESIZE_RATIO_RANGE = [1.0, 2.0]  # scale of MIN_SIZE_TRAIN drawn per clip (1.0 to 2.0)
     cfg.INPUT.SAMPLING_FRAME_STRIDE = 1  # frame step inside a subclip (VSPW's original uses 2)
     cfg.INPUT.SAMPLING_FRAME_RANGE = 0  # max extra gap between neighbouring subclips (0: contiguous)
-    cfg.INPUT.SIZE_DIVISIBILITY = 32
     cfg.DATASETS.DATASET_RATIO = []
     cfg.DATALOADER.CLIPS_PER_GPU = 1
 
@@ -221,7 +217,6 @@ def add_tubelink_config(cfg: CN) -> None:
 
     cfg.TEST.WINDOW_SIZE = 2  # n at inference, independent of training
     cfg.TEST.WINDOW_OVERLAP = 0
-    cfg.TEST.DETECTIONS_PER_IMAGE = 100
 
 
 _C = base_detectron2_config()

@@ -61,6 +61,10 @@ class TubeLink(nn.Module):
         self.task = resolve_task(cfg)
         self.tracking_losses = tl.TCL.ENABLED and self.task != "vss"
         self.link_enabled = tl.LINK.ENABLED
+        if tl.LINK.TEST_MODE not in ("cross_attention", "per_index"):
+            raise ValueError(f"MODEL.TUBE_LINK.LINK.TEST_MODE must be 'cross_attention' or 'per_index', "
+                             f"got {tl.LINK.TEST_MODE!r}")
+        self.link_test_mode = tl.LINK.TEST_MODE
         self.tcl_cfg = tl.TCL
         self.frames_per_subclip = tl.NUM_FRAMES
         self.size_divisibility = max(mf.SIZE_DIVISIBILITY, self.backbone.size_divisibility)
@@ -156,7 +160,11 @@ class TubeLink(nn.Module):
             queries = out["pred_queries"][0]
             prev = item.get("prev_queries")
             if prev is not None and self.link_enabled:
-                queries = self.link_head(queries[None], prev.to(queries)[None])[0]
+                prev = prev.to(queries)
+                if self.link_test_mode == "per_index":  # every query its own batch element: attends to one query
+                    queries = self.link_head(queries[:, None], prev[:, None])[:, 0]
+                else:
+                    queries = self.link_head(queries[None], prev[None])[0]
             results.append({"pred_logits": out["pred_logits"][0], "pred_masks": masks, "pred_queries": queries,
                             "pred_embeds": self.embed_head(queries)})
         return results
