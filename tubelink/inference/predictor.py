@@ -1,0 +1,149 @@
+"""Near-online video inference: subclips of n frames streamed through the model, tubes linked into identities.
+
+Frames are consumed lazily. Every window of n frames (the last one padded by repeating its last frame; padded
+outputs dropped; optionally starting `overlap` frames before the previous window ended, the first prediction of a
+frame wins) goes through the model with the previous window's linked queries, is turned into task outputs and
+associated by the tracker. Memory is bounded by one window, whatever the video length.
+
+Outputs per task (`task` of the model / config):
+  - "vps": per frame {"frame_index", "panoptic_seg": (ids int32 (H, W), segments_info [{"id", "category_id",
+    "isthing", "track_id", "score"}])}; a tracked thing keeps its id over the video, stuff of a class has one id.
+  - "vss": per frame {"frame_index", "sem_seg": int64 (H, W)}.
+  - "vis": per frame {"frame_index"} while streaming, then `video_instances()`: [{"score", "category_id",
+    "track_id", "segmentations": [COCO RLE or None per frame]}].
+Outputs are at each frame's original size (the input dicts' "height" / "width").
+"""
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence
+
+import numpy as np
+import pycocotools.mask as mask_util
+import torch
+import torch.nn.functional as F
+
+from ..modeling.postprocess import instance_inference, panoptic_fusion, semantic_inference
+from ..tracking import Tracker, TubeDetections
+
+__all__ = ["VideoPredictor"]
+
+
+class VideoPredictor:
+    """Streams one video at a time through `model` (the TubeLink inference contract) and a tracker."""
+
+    def __init__(self, model: Callable, task: str, is_thing: Sequence[bool], tracker: Tracker, window: int = 2,
+                 overlap: int = 0, object_mask_threshold: float = 0.8, overlap_threshold: float = 0.8,
+                 instances_per_window: int = 10) -> None:
+        if task not in ("vps", "vss", "vis"):
+            raise ValueError(f"task must be vps, vss or vis, got {task!r}")
+        if window < 1 or not 0 <= overlap < window:
+            raise ValueError(f"need window >= 1 and 0 <= overlap < window, got window={window}, overlap={overlap}")
+        self.model, self.task, self.is_thing, self.tracker = model, task, list(is_thing), tracker
+        self.window, self.overlap = window, overlap
+        self.object_mask_threshold, self.overlap_threshold = object_mask_threshold, overlap_threshold
+        self.instances_per_window = instances_per_window
+        self.num_classes = len(self.is_thing)
+
+    def __call__(self, frames: Iterable[dict]) -> Iterator[dict]:
+        """frames: per-frame dicts {"image": uint8 (3, H', W'), "height", "width"} of ONE video, in order."""
+        self.tracker.reset()
+        self._prev_queries = None
+        self._tracks: Dict[int, dict] = defaultdict(lambda: {"scores": [], "labels": [], "masks": {}})
+        self._num_frames = 0
+        buffer: List[dict] = []
+        emitted = 0  # frames of the video already returned
+        start = 0  # video index of buffer[0]
+        for frame in frames:
+            buffer.append(frame)
+            if len(buffer) == self.window:
+                yield from self._run(buffer, start, emitted, len(buffer))
+                emitted = start + len(buffer)
+                keep = buffer[len(buffer) - self.overlap:] if self.overlap else []
+                start += len(buffer) - len(keep)
+                buffer = keep
+        if len(buffer) - (self.overlap if emitted else 0) > 0:  # frames not returned yet remain
+            real = len(buffer)
+            buffer = buffer + [buffer[-1]] * (self.window - real)  # pad by repeating the last frame
+            yield from self._run(buffer, start, emitted, real)
+
+    def _run(self, window: List[dict], start: int, emitted: int, real: int) -> Iterator[dict]:
+        images = torch.stack([f["image"] for f in window])
+        item = {"image": images}
+        if self._prev_queries is not None:
+            item["prev_queries"] = self._prev_queries
+        (out,) = self.model([item])
+        self._prev_queries = out["pred_queries"]
+        size = (int(window[0]["height"]), int(window[0]["width"]))
+        masks = F.interpolate(out["pred_masks"].float(), size=size, mode="bilinear", align_corners=False)
+        results = getattr(self, f"_{self.task}")(out, masks, start)
+        for t in range(real):
+            index = start + t
+            if index >= emitted:  # overlapping frames keep their first prediction
+                self._num_frames = max(self._num_frames, index + 1)
+                yield dict(results[t], frame_index=index)
+
+    def _vss(self, out, masks, start) -> List[dict]:
+        sem = semantic_inference(out["pred_logits"], masks)
+        return [{"sem_seg": sem[t].numpy()} for t in range(masks.shape[1])]
+
+    def _vps(self, out, masks, start) -> List[dict]:
+        panoptic, segments = panoptic_fusion(out["pred_logits"], masks, self.is_thing, self.object_mask_threshold,
+                                             self.overlap_threshold)
+        things = [s for s in segments if s["isthing"]]
+        ids = torch.full((0,), -1)
+        if things:
+            det = TubeDetections(
+                embeds=out["pred_embeds"][[s["query_index"] for s in things]].float(),
+                scores=torch.tensor([s["score"] for s in things]),
+                labels=torch.tensor([s["category_id"] for s in things]),
+                frame_index=start,
+                masks=torch.stack([panoptic == s["id"] for s in things]),
+            )
+            ids = self.tracker.update(det)
+        track_of = {s["id"]: int(i) for s, i in zip(things, ids.tolist())}
+        remap = torch.zeros(len(segments) + 1, dtype=torch.int64)
+        infos = []
+        for s in segments:
+            if s["isthing"]:
+                tid = track_of[s["id"]]
+                if tid < 0:  # a duplicate the tracker suppressed: left unlabelled
+                    continue
+                new_id = 1 + self.num_classes + tid
+            else:
+                tid, new_id = -1, 1 + s["category_id"]
+            remap[s["id"]] = new_id
+            infos.append({"id": new_id, "category_id": s["category_id"], "isthing": s["isthing"], "track_id": tid,
+                          "score": s["score"]})
+        video_ids = remap[panoptic.long()].to(torch.int32)
+        return [{"panoptic_seg": (video_ids[t].numpy(), [i for i in infos if (video_ids[t] == i["id"]).any()])}
+                for t in range(masks.shape[1])]
+
+    def _vis(self, out, masks, start) -> List[dict]:
+        scores, labels, inst_masks, queries = instance_inference(out["pred_logits"], masks, self.instances_per_window)
+        keep = scores > 0
+        if keep.any():
+            det = TubeDetections(embeds=out["pred_embeds"][queries[keep]].float(), scores=scores[keep],
+                                 labels=labels[keep], frame_index=start, masks=inst_masks[keep])
+            ids = self.tracker.update(det)
+            for tid, score, label, tube in zip(ids.tolist(), scores[keep].tolist(), labels[keep].tolist(),
+                                               inst_masks[keep]):
+                if tid < 0:
+                    continue
+                track = self._tracks[tid]
+                track["scores"].append(score)
+                track["labels"].append(label)
+                for t in range(tube.shape[0]):
+                    if start + t not in track["masks"] and tube[t].any():
+                        rle = mask_util.encode(np.asfortranarray(tube[t].numpy().astype(np.uint8)))
+                        track["masks"][start + t] = rle
+        return [{} for _ in range(masks.shape[1])]
+
+    def video_instances(self) -> List[dict]:
+        """VIS: one instance per track of the last video (mean score, majority class, per-frame RLE or None)."""
+        out = []
+        for tid, track in sorted(self._tracks.items()):
+            segs: List[Optional[dict]] = [track["masks"].get(t) for t in range(self._num_frames)]
+            out.append({"track_id": tid, "score": float(np.mean(track["scores"])),
+                        "category_id": Counter(track["labels"]).most_common(1)[0][0], "segmentations": segs})
+        return out
