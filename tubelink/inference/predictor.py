@@ -9,8 +9,9 @@ Outputs per task (`task` of the model / config):
   - "vps": per frame {"frame_index", "panoptic_seg": (ids int32 (H, W), segments_info [{"id", "category_id",
     "isthing", "track_id", "score"}])}; a tracked thing keeps its id over the video, stuff of a class has one id.
   - "vss": per frame {"frame_index", "sem_seg": int64 (H, W)}.
-  - "vis": per frame {"frame_index"} while streaming, then `video_instances()`: [{"score", "category_id",
-    "track_id", "segmentations": [COCO RLE or None per frame]}].
+  - "vis": per frame {"frame_index", "instances": [{"track_id", "category_id", "score", "mask" bool (H, W)}]}
+    while streaming, then `video_instances()`: [{"score", "category_id", "track_id", "segmentations": [COCO RLE or
+    None per frame]}].
 Outputs are at each frame's original size (the input dicts' "height" / "width").
 """
 from __future__ import annotations
@@ -122,6 +123,7 @@ class VideoPredictor:
     def _vis(self, out, masks, start) -> List[dict]:
         scores, labels, inst_masks, queries = instance_inference(out["pred_logits"], masks, self.instances_per_window)
         keep = scores > 0
+        frames = [{"instances": []} for _ in range(masks.shape[1])]
         if keep.any():
             det = TubeDetections(embeds=out["pred_embeds"][queries[keep]].float(), scores=scores[keep],
                                  labels=labels[keep], frame_index=start, masks=inst_masks[keep])
@@ -137,7 +139,9 @@ class VideoPredictor:
                     if start + t not in track["masks"] and tube[t].any():
                         rle = mask_util.encode(np.asfortranarray(tube[t].numpy().astype(np.uint8)))
                         track["masks"][start + t] = rle
-        return [{} for _ in range(masks.shape[1])]
+                        frames[t]["instances"].append({"track_id": tid, "category_id": label, "score": score,
+                                                       "mask": tube[t].numpy()})
+        return frames
 
     def video_instances(self) -> List[dict]:
         """VIS: one instance per track of the last video (mean score, majority class, per-frame RLE or None)."""
