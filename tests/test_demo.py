@@ -47,6 +47,21 @@ def test_demo_writes_playable_video_and_json(synthetic_mp4, task):
         assert [r["frame_index"] for r in data["results"]] == list(range(7))
 
 
+def test_opencv_encoded_mp4_input(synthetic_mp4, tmp_path):
+    import cv2
+
+    _, _, video = synthetic_mp4
+    path = str(tmp_path / "opencv.mp4")
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"mp4v"), 25.0, (96, 64))  # MPEG-4 part 2 encoder
+    for frame in video.frames[:5]:
+        writer.write(np.ascontiguousarray(frame[:, :, ::-1]))
+    writer.release()
+    proc = _run("--input", path, "--output", str(tmp_path / "out"), "--opts", "MODEL.DEVICE", "cpu")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = open_video_source(str(tmp_path / "out" / "opencv.mp4"))
+    assert result.fps == pytest.approx(25) and len(list(result)) == 5
+
+
 def test_frame_folder_input_and_bad_inputs(synthetic_mp4, tmp_path):
     root, _, video = synthetic_mp4
     from PIL import Image
