@@ -139,7 +139,7 @@ def add_tubelink_config(cfg: CN) -> None:
     cfg.MODEL.MASK_FORMER.TEST.PANOPTIC_ON = True
     cfg.MODEL.MASK_FORMER.TEST.OBJECT_MASK_THRESHOLD = 0.8
     cfg.MODEL.MASK_FORMER.TEST.OVERLAP_THRESHOLD = 0.8
-    cfg.MODEL.MASK_FORMER.TEST.INSTANCES_PER_VIDEO = 10  # VIS: top-k instances kept per video
+    cfg.MODEL.MASK_FORMER.TEST.INSTANCES_PER_VIDEO = 10  # VIS: top-k instances per subclip and per video
 
     # Swin (Mask2Former's D2SwinTransformer names)
     cfg.MODEL.SWIN = CN()

@@ -144,10 +144,11 @@ class VideoPredictor:
         return frames
 
     def video_instances(self) -> List[dict]:
-        """VIS: one instance per track of the last video (mean score, majority class, per-frame RLE or None)."""
+        """VIS: one instance per track of the last video (mean score, majority class, per-frame RLE or None), the
+        `instances_per_window` best by score (the video-level top-k)."""
         out = []
         for tid, track in sorted(self._tracks.items()):
             segs: List[Optional[dict]] = [track["masks"].get(t) for t in range(self._num_frames)]
             out.append({"track_id": tid, "score": float(np.mean(track["scores"])),
                         "category_id": Counter(track["labels"]).most_common(1)[0][0], "segmentations": segs})
-        return out
+        return sorted(out, key=lambda inst: -inst["score"])[: self.instances_per_window]
