@@ -7,6 +7,7 @@ Output (--dst):         video_sequence/<split>/<seq:06d>_<frame:06d>_leftImg8bit
 
     python datasets/prepare_kitti_step.py --src kitti-step-official --dst $DETECTRON2_DATASETS/kitti-step
 """
+
 from __future__ import annotations
 
 import argparse

@@ -9,6 +9,7 @@ Output (--dst):      images/<video>/<frame>.jpg (short side 720, bilinear), pano
     python datasets/prepare_vipseg.py --src VIPSeg --dst $DETECTRON2_DATASETS/VIPSeg_720P --workers 8
 Values that are not valid codes (a thing code of a stuff class, instance 0) become void and are counted.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -54,7 +55,9 @@ def convert_video(job) -> tuple:
         img = _resize(Image.open(os.path.join(src, "imgs", video, stem + ".jpg")).convert("RGB"), short, Image.BILINEAR)
         os.makedirs(os.path.join(dst, "images", video), exist_ok=True)
         img.save(os.path.join(dst, "images", video, stem + ".jpg"), quality=95)
-        images.append({"id": f"{video}_{stem}", "width": img.size[0], "height": img.size[1], "file_name": stem + ".png"})
+        images.append(
+            {"id": f"{video}_{stem}", "width": img.size[0], "height": img.size[1], "file_name": stem + ".png"}
+        )
         mask_path = os.path.join(src, "panomasks", video, stem + ".png")
         if not os.path.isfile(mask_path):
             continue  # test split: no labels
@@ -69,8 +72,15 @@ def convert_video(job) -> tuple:
             mask = raw == value
             ids[mask] = value
             ys, xs = np.nonzero(mask)
-            infos.append({"id": value, "category_id": decoded[0], "iscrowd": 0, "area": int(mask.sum()),
-                          "bbox": [int(xs.min()), int(ys.min()), int(np.ptp(xs) + 1), int(np.ptp(ys) + 1)]})
+            infos.append(
+                {
+                    "id": value,
+                    "category_id": decoded[0],
+                    "iscrowd": 0,
+                    "area": int(mask.sum()),
+                    "bbox": [int(xs.min()), int(ys.min()), int(np.ptp(xs) + 1), int(np.ptp(ys) + 1)],
+                }
+            )
         os.makedirs(os.path.join(dst, "panomasksRGB", video), exist_ok=True)
         Image.fromarray(id2rgb(ids)).save(os.path.join(dst, "panomasksRGB", video, stem + ".png"))
         anns.append({"image_id": f"{video}_{stem}", "file_name": stem + ".png", "segments_info": infos})

@@ -7,6 +7,7 @@
 --input takes video files, frame folders or globs (quote them). The output video keeps the input's frame rate
 and is H.264; colours stay fixed per identity, labels show "class #id". Runs on a CPU (bf16 with --bf16).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,8 +52,12 @@ def _frames(source, augmentation):
         if tfm is None:
             tfm = augmentation(frame.shape[0], frame.shape[1], np.random.default_rng(0))
         image = apply_to_image(tfm, frame)
-        yield {"image": torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))), "height": frame.shape[0],
-               "width": frame.shape[1], "rgb": frame}
+        yield {
+            "image": torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))),
+            "height": frame.shape[0],
+            "width": frame.shape[1],
+            "rgb": frame,
+        }
 
 
 def main(argv=None) -> None:
@@ -71,8 +76,9 @@ def main(argv=None) -> None:
     task = resolve_task(cfg)
     window = args.window or cfg.TEST.WINDOW_SIZE
     tests = cfg.MODEL.MASK_FORMER.TEST
-    autocast = torch.autocast("cpu" if not torch.cuda.is_available() else "cuda", dtype=torch.bfloat16,
-                              enabled=args.bf16)
+    autocast = torch.autocast(
+        "cpu" if not torch.cuda.is_available() else "cuda", dtype=torch.bfloat16, enabled=args.bf16
+    )
 
     def run_model(items):
         with autocast:
@@ -85,8 +91,17 @@ def main(argv=None) -> None:
             source = open_video_source(spec)
         except (FileNotFoundError, ValueError) as err:
             sys.exit(f"error: {err}")
-        predictor = VideoPredictor(run_model, task, is_thing, build_tracker(cfg), window, cfg.TEST.WINDOW_OVERLAP,
-                                   tests.OBJECT_MASK_THRESHOLD, tests.OVERLAP_THRESHOLD, tests.INSTANCES_PER_VIDEO)
+        predictor = VideoPredictor(
+            run_model,
+            task,
+            is_thing,
+            build_tracker(cfg),
+            window,
+            cfg.TEST.WINDOW_OVERLAP,
+            tests.OBJECT_MASK_THRESHOLD,
+            tests.OVERLAP_THRESHOLD,
+            tests.INSTANCES_PER_VIDEO,
+        )
         stream = _frames(source, ClipAugmentation.from_config(cfg, is_train=False))
         rgb_of = {}
 
@@ -104,8 +119,9 @@ def main(argv=None) -> None:
                 if "panoptic_seg" in result:
                     ids, infos = result["panoptic_seg"]
                     canvas = draw_segments(rgb, ids, infos, names, colors)
-                    segments_json.append({"frame_index": t, "segments": [
-                        dict(i, category=names[i["category_id"]]) for i in infos]})
+                    segments_json.append(
+                        {"frame_index": t, "segments": [dict(i, category=names[i["category_id"]]) for i in infos]}
+                    )
                 elif "sem_seg" in result:
                     canvas = draw_semantic(rgb, result["sem_seg"], names, colors)
                     present = np.unique(result["sem_seg"]).tolist()
@@ -115,8 +131,9 @@ def main(argv=None) -> None:
                     infos = []
                     for k, inst in enumerate(result["instances"], start=1):
                         ids[inst["mask"]] = k
-                        infos.append({"id": k, "category_id": inst["category_id"], "isthing": True,
-                                      "track_id": inst["track_id"]})
+                        infos.append(
+                            {"id": k, "category_id": inst["category_id"], "isthing": True, "track_id": inst["track_id"]}
+                        )
                     canvas = draw_segments(rgb, ids, infos, names, colors)
                 writer.write(canvas)
                 if args.save_frames:
@@ -124,9 +141,14 @@ def main(argv=None) -> None:
                     os.makedirs(frame_dir, exist_ok=True)
                     Image.fromarray(canvas).save(os.path.join(frame_dir, f"{t:06d}.png"))
         if task == "vis":
-            segments_json = [{k: v for k, v in inst.items() if k != "segmentations"} | {
-                "category": names[inst["category_id"]], "frames": [t for t, s in enumerate(inst["segmentations"]) if s]}
-                for inst in predictor.video_instances()]
+            segments_json = [
+                {k: v for k, v in inst.items() if k != "segmentations"}
+                | {
+                    "category": names[inst["category_id"]],
+                    "frames": [t for t, s in enumerate(inst["segmentations"]) if s],
+                }
+                for inst in predictor.video_instances()
+            ]
         with open(os.path.join(args.output, f"{source.name}.json"), "w") as f:
             json.dump({"input": spec, "fps": source.fps, "task": task, "window": window, "results": segments_json}, f)
         print(f"{spec} -> {video_path} ({writer.frames_written} frames at {source.fps:.2f} fps)")

@@ -4,13 +4,16 @@ The perturbations cover what the metrics must tell apart: an ID switch (a twin c
 object, a shifted mask, a wrong stuff class, a false-positive blob, and unlabelled (void) predicted pixels.
 The same fixture was fed to the official tools to obtain the reference numbers in the tests.
 """
+
 import json
 import os
 
 import numpy as np
 from PIL import Image
 
-from tubelink.data.codecs import id2rgb, rgb2id
+from tubelink.data.catalog import MetadataCatalog
+from tubelink.data.codecs import id2rgb, kitti_step_decode, rgb2id
+from tubelink.data.datasets.common import read_label_png
 from tubelink.data.datasets.writers import SPLIT_WRITERS
 from tubelink.data.synthetic import SyntheticOptions, generate_videos, load_class_table
 
@@ -43,7 +46,7 @@ def _perturb_video(v, frames, rng, thing_cats, stuff_cats):
             by_id[switched]["id"] = new_id
         if t == 2:  # a false-positive blob of a thing class over stuff
             y, x = int(rng.integers(0, 48)), int(rng.integers(0, 64))
-            ids[y:y + 10, x:x + 12] = 9999
+            ids[y : y + 10, x : x + 12] = 9999
             segs.append({"id": 9999, "category_id": sorted(thing_cats)[0], "iscrowd": 0})
         ids[:3, :5] = 0  # unlabelled predicted pixels
         present = set(np.unique(ids).tolist())
@@ -65,8 +68,9 @@ def make_vipseg_fixture(root: str) -> dict:
         frames = []
         for ann in anns["annotations"]:
             ids = rgb2id(np.asarray(Image.open(os.path.join(gt_root, "panomasksRGB", vid, ann["file_name"]))))
-            frames.append((ids, [{"id": s["id"], "category_id": s["category_id"], "iscrowd": 0}
-                                 for s in ann["segments_info"]]))
+            frames.append(
+                (ids, [{"id": s["id"], "category_id": s["category_id"], "iscrowd": 0} for s in ann["segments_info"]])
+            )
         _perturb_video(v, frames, rng, thing_cats, stuff_cats)
         out = []
         for (ids, segs), ann in zip(frames, anns["annotations"]):
@@ -96,8 +100,6 @@ def make_ytvis_fixture(root: str):
     num_cats = len(gt["categories"])
     results = []
     for k, ann in enumerate(gt["annotations"]):
-        video = next(v for v in gt["videos"] if v["id"] == ann["video_id"])
-        h, w = video["height"], video["width"]
         segs = []
         for t, seg in enumerate(ann["segmentations"]):
             if seg is None or (k % 4 == 1 and t % 3 == 0):  # frames dropped
@@ -110,15 +112,22 @@ def make_ytvis_fixture(root: str):
             rle["counts"] = rle["counts"].decode("ascii")
             segs.append(rle)
         category = ann["category_id"] if k % 5 != 2 else ann["category_id"] % num_cats + 1
-        results.append({"video_id": ann["video_id"], "category_id": category, "score": float(rng.uniform(0.3, 1.0)),
-                        "segmentations": segs})
+        results.append(
+            {
+                "video_id": ann["video_id"],
+                "category_id": category,
+                "score": float(rng.uniform(0.3, 1.0)),
+                "segmentations": segs,
+            }
+        )
     for video in gt["videos"]:  # false positives
         mask = np.zeros((video["height"], video["width"]), np.uint8)
         mask[5:25, 10:40] = 1
         rle = mask_util.encode(np.asfortranarray(mask))
         rle["counts"] = rle["counts"].decode("ascii")
-        results.append({"video_id": video["id"], "category_id": 1, "score": 0.5,
-                        "segmentations": [rle] * video["length"]})
+        results.append(
+            {"video_id": video["id"], "category_id": 1, "score": 0.5, "segmentations": [rle] * video["length"]}
+        )
     return gt, results
 
 
@@ -126,8 +135,11 @@ def make_vss_fixture():
     """Per video (GT, prediction) lists of (H, W) label maps with class changes, void and flicker."""
     videos = []
     rng = np.random.default_rng(2)
-    for v, video in enumerate(generate_videos(SyntheticOptions(num_videos=2, num_frames=20, height=48, width=64,
-                                                                difficulty=0.6, seed=5), "val")):
+    for v, video in enumerate(
+        generate_videos(
+            SyntheticOptions(num_videos=2, num_frames=20, height=48, width=64, difficulty=0.6, seed=5), "val"
+        )
+    ):
         lut = {eid: info.category_id for eid, info in video.entities.items()}
         gt = [np.vectorize(lambda e: lut.get(e, 255), otypes=[np.int64])(m) for m in video.entity_map]
         pred = []
@@ -147,8 +159,6 @@ def make_kitti_step_fixture(root: str):
     """Synthetic KITTI-STEP ground truth (written to `root`) and perturbed (semantic, instance) predictions per
     sequence: an ID switch, a thing predicted as another class, void predictions and a shifted stuff boundary."""
     SPLIT_WRITERS["kitti_step"](root, "val", generate_videos(OPTIONS, "val"), load_class_table())
-    from tubelink.data.codecs import kitti_step_decode
-
     folder = os.path.join(root, "video_sequence", "val")
     sequences = {}
     for name in sorted(os.listdir(folder)):
@@ -163,3 +173,56 @@ def make_kitti_step_fixture(root: str):
             psem[40:44] = np.roll(psem[40:44], 5, axis=1)
             sequences.setdefault(seq, []).append((sem, inst, psem, pinst))
     return sequences
+
+
+def ground_truth_outputs(name, video):
+    """(input, output) pairs of perfect model outputs for `video` of split `name`, from its ground-truth files."""
+    table = MetadataCatalog.get(name).class_table
+    fmt = MetadataCatalog.get(name).annotation_format
+    if fmt == "ytvis":
+        tracks = {}
+        for t, anns in enumerate(video["frame_annotations"]):
+            for a in anns:
+                tracks.setdefault(
+                    a["track_id"],
+                    {"score": 0.9, "category_id": a["category_id"] - 1, "segmentations": [None] * video["length"]},
+                )
+                tracks[a["track_id"]]["segmentations"][t] = a["segmentation"]
+        yield {"video": video}, {"instances": list(tracks.values())}
+        return
+    for t in range(video["length"]):
+        inp = {"video": video, "frame_index": t}
+        ann = video["frame_annotations"][t]
+        if fmt == "vipseg":
+            ids = rgb2id(read_label_png(ann["pan_file"]))
+            yield (
+                inp,
+                {
+                    "panoptic_seg": (
+                        ids,
+                        [
+                            {"id": s["id"], "category_id": table.contiguous_id(s["category_id"], "")}
+                            for s in ann["segments_info"]
+                        ],
+                    )
+                },
+            )
+        elif fmt == "kitti_step":
+            sem, inst = kitti_step_decode(read_label_png(ann))
+            ids = np.where(sem == 255, 0, (sem + 1) * 1000 + inst)
+            yield (
+                inp,
+                {
+                    "panoptic_seg": (
+                        ids,
+                        [
+                            {"id": int(i), "category_id": table.contiguous_id(int(i) // 1000 - 1, "")}
+                            for i in np.unique(ids)
+                            if i
+                        ],
+                    )
+                },
+            )
+        else:
+            raw = read_label_png(ann)
+            yield inp, {"sem_seg": np.where(raw == 0, 0, raw - 1)}

@@ -1,4 +1,5 @@
 """Every backbone returns res2..res5 at strides 4..32 with the channels it declares, for odd input sizes."""
+
 import pytest
 import torch
 
@@ -12,13 +13,17 @@ def _cfg(name, **overrides):
     return cfg
 
 
-@pytest.mark.parametrize("cfg", [
-    _cfg("build_resnet_backbone"),
-    _cfg("build_small_cnn_backbone"),
-    _cfg("build_stdc_backbone", **{"MODEL.STDC.VARIANT": "STDC1"}),
-    _cfg("build_stdc_backbone", **{"MODEL.STDC.VARIANT": "STDC2"}),
-    _cfg("D2SwinTransformer", **{"MODEL.SWIN.EMBED_DIM": 32, "MODEL.SWIN.NUM_HEADS": [1, 2, 4, 8]}),
-], ids=["R50", "small", "STDC1", "STDC2", "Swin-tiny-width"])
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        _cfg("build_resnet_backbone"),
+        _cfg("build_small_cnn_backbone"),
+        _cfg("build_stdc_backbone", **{"MODEL.STDC.VARIANT": "STDC1"}),
+        _cfg("build_stdc_backbone", **{"MODEL.STDC.VARIANT": "STDC2"}),
+        _cfg("D2SwinTransformer", **{"MODEL.SWIN.EMBED_DIM": 32, "MODEL.SWIN.NUM_HEADS": [1, 2, 4, 8]}),
+    ],
+    ids=["R50", "small", "STDC1", "STDC2", "Swin-tiny-width"],
+)
 def test_backbone_outputs_match_declared_shapes(cfg):
     backbone = build_backbone(cfg).eval()
     with torch.no_grad():
@@ -29,8 +34,10 @@ def test_backbone_outputs_match_declared_shapes(cfg):
 
 
 def test_stdc_channels_and_sizes():
-    b1, b2 = build_backbone(_cfg("build_stdc_backbone")), build_backbone(
-        _cfg("build_stdc_backbone", **{"MODEL.STDC.VARIANT": "STDC2"}))
+    b1, b2 = (
+        build_backbone(_cfg("build_stdc_backbone")),
+        build_backbone(_cfg("build_stdc_backbone", **{"MODEL.STDC.VARIANT": "STDC2"})),
+    )
     assert [s.channels for s in b1.output_shape().values()] == [64, 256, 512, 1024]
     n1, n2 = (sum(p.numel() for p in b.parameters()) for b in (b1, b2))
     assert 4e6 < n1 < n2 < 2e7  # STDC2 is the deeper one
@@ -44,8 +51,9 @@ def test_unknown_backbone_is_named():
 
 
 def test_freeze_at_stops_gradients():
-    backbone = build_backbone(_cfg("build_resnet_backbone", **{"MODEL.BACKBONE.FREEZE_AT": 2,
-                                                               "MODEL.RESNETS.NORM": "BN"}))
+    backbone = build_backbone(
+        _cfg("build_resnet_backbone", **{"MODEL.BACKBONE.FREEZE_AT": 2, "MODEL.RESNETS.NORM": "BN"})
+    )
     assert not any(p.requires_grad for p in backbone.stem.parameters())
     assert not any(p.requires_grad for p in backbone.res2.parameters())
     assert all(p.requires_grad for p in backbone.res3.parameters())

@@ -1,4 +1,5 @@
 """Checkpoints: the official Mask2Former layout loads with full coverage; malicious pickles are refused."""
+
 import os
 import pickle
 

@@ -1,4 +1,5 @@
 """Config system: defaults, `_BASE_` inheritance, and errors that name the file and the key."""
+
 import glob
 import os
 
@@ -26,7 +27,7 @@ def test_defaults_have_detectron2_and_tubelink_keys():
 
 
 def test_base_inheritance_child_overrides_base(tmp_path):
-    base = _write(tmp_path / "base.yaml", "MODEL:\n  TUBE_LINK:\n    NUM_FRAMES: 4\nSOLVER:\n  MAX_ITER: 7\n")
+    _write(tmp_path / "base.yaml", "MODEL:\n  TUBE_LINK:\n    NUM_FRAMES: 4\nSOLVER:\n  MAX_ITER: 7\n")
     sub = tmp_path / "sub"
     sub.mkdir()
     child = _write(sub / "child.yaml", "_BASE_: ../base.yaml\nSOLVER:\n  MAX_ITER: 9\n")
@@ -37,7 +38,7 @@ def test_base_inheritance_child_overrides_base(tmp_path):
 
 
 def test_unknown_key_names_file_and_key(tmp_path):
-    base = _write(tmp_path / "base.yaml", "MODEL:\n  TUBE_LINK:\n    NUM_FRAMEZ: 4\n")
+    _write(tmp_path / "base.yaml", "MODEL:\n  TUBE_LINK:\n    NUM_FRAMEZ: 4\n")
     child = _write(tmp_path / "child.yaml", "_BASE_: base.yaml\n")
     cfg = get_cfg()
     with pytest.raises(ConfigError) as err:

@@ -1,4 +1,5 @@
 """Matching, losses, criterion and temporal contrastive learning on constructed cases."""
+
 import itertools
 
 import pytest
@@ -21,8 +22,10 @@ def _tube(n, h, w, y0, y1, x0, x1):
 
 def _gt(s=16):
     h = s // 2
-    return {"labels": torch.tensor([1, 0, 2]),
-            "masks": torch.stack([_tube(2, s, s, 0, h, 0, h), _tube(2, s, s, h, s, h, s), _tube(2, s, s, 0, h, h, s)])}
+    return {
+        "labels": torch.tensor([1, 0, 2]),
+        "masks": torch.stack([_tube(2, s, s, 0, h, 0, h), _tube(2, s, s, h, s, h, s), _tube(2, s, s, 0, h, h, s)]),
+    }
 
 
 def _perfect(gt, perm, num_queries=5, num_classes=3):
@@ -42,7 +45,7 @@ def test_matcher_finds_the_brute_force_optimum():
     out = {"pred_logits": torch.randn(1, 4, 4), "pred_masks": torch.randn(1, 4, 2, 16, 16)}
     matcher = TubeHungarianMatcher(num_points=256)
     torch.manual_seed(1)
-    (q_idx, g_idx), = matcher(out, [gt])
+    ((q_idx, g_idx),) = matcher(out, [gt])
     torch.manual_seed(1)  # the same random points as the matcher drew
     coords = torch.rand(1, 256, 2)
     cost = tube_matching_cost(out["pred_logits"][0], out["pred_masks"][0], gt["labels"], gt["masks"], coords, 2, 5, 5)
@@ -61,18 +64,26 @@ def test_perfect_prediction_has_near_zero_loss_and_is_matched():
     assert losses["loss_ce"] < 1e-3 and losses["loss_mask"] < 0.05 and losses["loss_dice"] < 0.02
     assert sorted(crit.last_indices[0][0].tolist()) == [0, 3, 4]
     worse = crit(_perfect(gt, perm=[3, 0, 4], num_classes=3) | {"pred_masks": -out["pred_masks"]}, [gt])
-    assert worse["loss_mask"] > 5 and worse["loss_dice"] > 0.4  # inverted masks: the matcher takes the best of bad options
+    assert (
+        worse["loss_mask"] > 5 and worse["loss_dice"] > 0.4
+    )  # inverted masks: the matcher takes the best of bad options
 
 
 def test_criterion_deep_supervision_empty_targets_and_gradients():
     torch.manual_seed(0)
     logits = torch.randn(2, 5, 4, requires_grad=True)
     masks = torch.randn(2, 5, 2, 8, 8, requires_grad=True)
-    out = {"pred_logits": logits, "pred_masks": masks,
-           "aux_outputs": [{"pred_logits": logits * 1.0, "pred_masks": masks * 1.0}]}
+    out = {
+        "pred_logits": logits,
+        "pred_masks": masks,
+        "aux_outputs": [{"pred_logits": logits * 1.0, "pred_masks": masks * 1.0}],
+    }
     empty = {"labels": torch.zeros(0, dtype=torch.int64), "masks": torch.zeros(0, 2, 32, 32, dtype=torch.bool)}
-    gt = {"labels": torch.tensor([1]), "masks": _tube(2, 32, 32, 0, 16, 0, 16)[None],
-          "ignore": torch.zeros(2, 32, 32, dtype=torch.bool)}
+    gt = {
+        "labels": torch.tensor([1]),
+        "masks": _tube(2, 32, 32, 0, 16, 0, 16)[None],
+        "ignore": torch.zeros(2, 32, 32, dtype=torch.bool),
+    }
     crit = TubeSetCriterion(3, TubeHungarianMatcher(num_points=64), {}, num_points=64)
     losses = crit(out, [gt, dict(empty, ignore=torch.zeros(2, 32, 32, dtype=torch.bool))])
     assert set(losses) == {"loss_ce", "loss_mask", "loss_dice", "loss_ce_0", "loss_mask_0", "loss_dice_0"}
@@ -92,15 +103,19 @@ def test_ignored_points_do_not_count():
 
 def test_tcl_assignment_by_iou_thresholds():
     gt = torch.stack([_tube(2, 16, 16, 0, 8, 0, 8), _tube(2, 16, 16, 8, 16, 8, 16)])
+
     def logit(t):
         return torch.where(t, BIG, -BIG)
-    preds = torch.stack([
-        logit(_tube(2, 16, 16, 0, 8, 0, 8)),      # IoU 1 with gt 0 -> positive of 0
-        logit(_tube(2, 16, 16, 8, 16, 8, 15)),    # IoU 56/64 = 0.875 with gt 1 -> positive of 1
-        logit(_tube(2, 16, 16, 0, 8, 0, 4)),      # IoU 0.5 with gt 0 -> ignored
-        logit(_tube(2, 16, 16, 0, 2, 0, 2)),      # IoU 4/64 -> negative
-        torch.full((2, 16, 16), -BIG),            # empty -> negative
-    ])
+
+    preds = torch.stack(
+        [
+            logit(_tube(2, 16, 16, 0, 8, 0, 8)),  # IoU 1 with gt 0 -> positive of 0
+            logit(_tube(2, 16, 16, 8, 16, 8, 15)),  # IoU 56/64 = 0.875 with gt 1 -> positive of 1
+            logit(_tube(2, 16, 16, 0, 8, 0, 4)),  # IoU 0.5 with gt 0 -> ignored
+            logit(_tube(2, 16, 16, 0, 2, 0, 2)),  # IoU 4/64 -> negative
+            torch.full((2, 16, 16), -BIG),  # empty -> negative
+        ]
+    )
     assert assign_queries_by_iou(preds, gt).tolist() == [0, 1, IGNORED, NEGATIVE, NEGATIVE]
     assert assign_queries_by_iou(preds, gt[:0]).tolist() == [NEGATIVE] * 5
 

@@ -1,4 +1,5 @@
 """The training stream is deterministic, resumable at any iteration, worker-count independent, and mixes datasets."""
+
 import itertools
 
 import numpy as np

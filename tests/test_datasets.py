@@ -1,4 +1,5 @@
 """Formats: writer -> loader -> decoder equals the source; registered metadata; bad input is named."""
+
 import json
 import os
 
@@ -48,8 +49,9 @@ def test_writer_loader_decoder_roundtrip(tmp_path, fmt):
             expected = {e for e in np.unique(emap).tolist() if e and (fmt != "ytvis" or src.entities[e].is_thing)}
             if fmt == "vspw":  # no instances: entities of one class merge
                 expected_classes = {src.entities[e].category_id for e in expected}
-                assert {names[r["id"]] for r in [table.contiguous_order[c] for c in fs.category_ids]} == \
-                    {names[c] for c in expected_classes}
+                assert {names[r["id"]] for r in [table.contiguous_order[c] for c in fs.category_ids]} == {
+                    names[c] for c in expected_classes
+                }
                 continue
             assert len(fs.track_ids) == len(expected)
             for mask, tid, cat in zip(fs.masks, fs.track_ids.tolist(), fs.category_ids.tolist()):
@@ -63,8 +65,14 @@ def test_writer_loader_decoder_roundtrip(tmp_path, fmt):
 
 
 def test_registered_metadata_counts():
-    counts = {"vipseg_train": (124, 58), "vspw_val": (124, 0), "kitti_step_val": (19, 2), "ytvis_2019_train": (40, 40),
-              "ytvis_2021_val": (40, 40), "ovis_train": (25, 25)}
+    counts = {
+        "vipseg_train": (124, 58),
+        "vspw_val": (124, 0),
+        "kitti_step_val": (19, 2),
+        "ytvis_2019_train": (40, 40),
+        "ytvis_2021_val": (40, 40),
+        "ovis_train": (25, 25),
+    }
     for name, (num, things) in counts.items():
         meta = MetadataCatalog.get(name)
         assert meta.num_classes == num and len(meta.thing_classes) == things, name
@@ -123,6 +131,7 @@ def test_vipseg_json_mismatches(vipseg_root):
 
     def bad_category(d):
         d["annotations"][0]["annotations"][0]["segments_info"][0]["category_id"] = 99
+
     _edit_json(vipseg_root, bad_category)
     with pytest.raises(ValueError, match="category id 99 is not in the class table"):
         load_vipseg_videos(str(vipseg_root), "train", "t", table)
@@ -137,6 +146,7 @@ def test_size_mismatch_and_empty_video(vipseg_root, caplog):
     def wrong_size(d):
         d["videos"][0]["images"][0]["height"] = 41
         d["videos"][1]["images"] = []
+
     _edit_json(vipseg_root, wrong_size)
     vds = load_vipseg_videos(str(vipseg_root), "train", "t", table)
     assert len(vds) == 1 and "has no frame; skipped" in caplog.text  # empty video: logged skip

@@ -1,4 +1,5 @@
 """demo/demo.py writes a playable annotated video (same frame count and rate) and a JSON, and names bad input."""
+
 import json
 import os
 import subprocess
@@ -15,8 +16,12 @@ CONFIG = os.path.join(REPO, "configs", "synthetic", "tubelink_small.yaml")
 
 
 def _run(*args):
-    return subprocess.run([sys.executable, os.path.join(REPO, "demo", "demo.py"), "--config-file", CONFIG, *args],
-                          capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS="2"))
+    return subprocess.run(
+        [sys.executable, os.path.join(REPO, "demo", "demo.py"), "--config-file", CONFIG, *args],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, OMP_NUM_THREADS="2"),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +39,20 @@ def synthetic_mp4(tmp_path_factory):
 def test_demo_writes_playable_video_and_json(synthetic_mp4, task):
     root, path, video = synthetic_mp4
     out_dir = str(root / f"out_{task}")
-    proc = _run("--input", path, "--output", out_dir, "--window", "3", "--save-frames", "--opts",
-                "MODEL.TUBE_LINK.TASK", task, "MODEL.DEVICE", "cpu")
+    proc = _run(
+        "--input",
+        path,
+        "--output",
+        out_dir,
+        "--window",
+        "3",
+        "--save-frames",
+        "--opts",
+        "MODEL.TUBE_LINK.TASK",
+        task,
+        "MODEL.DEVICE",
+        "cpu",
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = open_video_source(os.path.join(out_dir, "synthetic.mp4"))
     frames = list(result)
@@ -65,6 +82,7 @@ def test_opencv_encoded_mp4_input(synthetic_mp4, tmp_path):
 def test_frame_folder_input_and_bad_inputs(synthetic_mp4, tmp_path):
     root, _, video = synthetic_mp4
     from PIL import Image
+
     for t, frame in enumerate(video.frames[:3]):
         Image.fromarray(frame).save(tmp_path / f"{t:03d}.png")
     proc = _run("--input", str(tmp_path), "--output", str(tmp_path / "out"), "--opts", "MODEL.DEVICE", "cpu")

@@ -1,4 +1,5 @@
 """Command line and run set-up behave like detectron2's."""
+
 import os
 
 import pytest
@@ -13,8 +14,17 @@ def test_parser_flags_and_overrides(tmp_path):
     cfg_file = tmp_path / "c.yaml"
     cfg_file.write_text("SOLVER:\n  MAX_ITER: 3\n")
     args = default_argument_parser().parse_args(
-        ["--config-file", str(cfg_file), "--num-gpus", "2", "--resume", "OUTPUT_DIR", str(tmp_path / "out"),
-         "SOLVER.BASE_LR", "0.5"]
+        [
+            "--config-file",
+            str(cfg_file),
+            "--num-gpus",
+            "2",
+            "--resume",
+            "OUTPUT_DIR",
+            str(tmp_path / "out"),
+            "SOLVER.BASE_LR",
+            "0.5",
+        ]
     )
     assert args.num_gpus == 2 and args.resume and not args.eval_only
     cfg = setup_cfg(args)

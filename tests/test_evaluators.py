@@ -1,14 +1,14 @@
 """Evaluators: chosen by metadata, streaming frame by frame, perfect predictions score perfectly, and in-loop
 numbers equal the offline (official-parity) numbers on the same files."""
+
 import numpy as np
-import pycocotools.mask as mask_util
 import pytest
 
 import tubelink  # noqa: F401
-from metric_fixtures import make_vipseg_fixture
+from metric_fixtures import ground_truth_outputs, make_vipseg_fixture
 from tubelink.data import DatasetCatalog, MetadataCatalog
 from tubelink.data.builtin import _synthetic_table
-from tubelink.data.codecs import kitti_step_decode, rgb2id
+from tubelink.data.codecs import rgb2id
 from tubelink.data.datasets import load_vipseg_videos
 from tubelink.data.datasets.common import read_label_png
 from tubelink.evaluation import build_evaluator
@@ -25,8 +25,12 @@ def datasets_root(tmp_path, monkeypatch):
 def _vipseg_gt_output(video, t, table):
     ann = video["frame_annotations"][t]
     ids = rgb2id(read_label_png(ann["pan_file"]))
-    return {"panoptic_seg": (ids, [{"id": s["id"], "category_id": table.contiguous_id(s["category_id"], "")}
-                                   for s in ann["segments_info"]])}
+    return {
+        "panoptic_seg": (
+            ids,
+            [{"id": s["id"], "category_id": table.contiguous_id(s["category_id"], "")} for s in ann["segments_info"]],
+        )
+    }
 
 
 def test_evaluator_chosen_from_metadata():
@@ -56,58 +60,43 @@ def test_vps_perfect_prediction(datasets_root):
 
 def test_in_loop_equals_offline_on_perturbed_predictions(tmp_path):
     paths = make_vipseg_fixture(str(tmp_path))
-    offline = evaluate_vipseg_submission(paths["gt_json"], paths["gt_pan_dir"], paths["pred_json"],
-                                         paths["pred_pan_dir"], progress=False)
+    offline = evaluate_vipseg_submission(
+        paths["gt_json"], paths["gt_pan_dir"], paths["pred_json"], paths["pred_pan_dir"], progress=False
+    )
     MetadataCatalog.get("fixture_vps").set(evaluator_type="vps", class_table=_synthetic_table("vipseg"))
     table = _synthetic_table("vipseg")
     videos = load_vipseg_videos(str(tmp_path / "gt"), "val", "fixture_vps", table)
     import json
+
     pred = {a["video_id"]: a["annotations"] for a in json.load(open(paths["pred_json"]))["annotations"]}
     ev = build_evaluator("fixture_vps")
     for video in videos:
         for t, ann in enumerate(pred[video["video_id"]]):
             ids = rgb2id(read_label_png(f"{paths['pred_pan_dir']}/{video['video_id']}/{ann['file_name']}"))
-            segs = [{"id": s["id"], "category_id": table.contiguous_id(s["category_id"], "")}
-                    for s in ann["segments_info"]]
+            segs = [
+                {"id": s["id"], "category_id": table.contiguous_id(s["category_id"], "")} for s in ann["segments_info"]
+            ]
             ev.process([{"video": video, "frame_index": t}], [{"panoptic_seg": (ids, segs)}])
     in_loop = ev.evaluate()
     for key in ("VPQ@1", "VPQ@8", "VPQ", "VPQ_official", "STQ", "AQ", "SQ"):
         assert in_loop[key] == pytest.approx(offline[key], abs=1e-9), key
 
 
-def test_step_vss_ytvis_perfect_predictions(datasets_root):
-    name = "synthetic_kitti_step_val"
-    video = DatasetCatalog.get(name)[0]
-    table = MetadataCatalog.get(name).class_table
+@pytest.mark.parametrize(
+    "name,metrics",
+    [
+        ("synthetic_kitti_step_val", {"STQ": 1.0}),
+        ("synthetic_vspw_val", {"mIoU": 1.0, "mVC8": 1.0}),
+        ("synthetic_ytvis_val", {"AP": 1.0}),
+    ],
+)
+def test_step_vss_ytvis_perfect_predictions(datasets_root, name, metrics):
     ev = build_evaluator(name)
-    for t in range(video["length"]):
-        sem, inst = kitti_step_decode(read_label_png(video["frame_annotations"][t]))
-        ids = np.where(sem == 255, 0, (sem + 1) * 1000 + inst)
-        segs = [{"id": int(i), "category_id": table.contiguous_id(int(i) // 1000 - 1, "")} for i in np.unique(ids) if i]
-        ev.process([{"video": video, "frame_index": t}], [{"panoptic_seg": (ids, segs)}])
+    for video in DatasetCatalog.get(name)[:2]:
+        for inp, out in ground_truth_outputs(name, video):
+            ev.process([inp], [out])
     out = ev.evaluate()
-    assert out["STQ"] == pytest.approx(1.0) and out["num_tubes"] > 0
-
-    name = "synthetic_vspw_val"
-    videos = DatasetCatalog.get(name)[:2]
-    ev = build_evaluator(name)
-    for video in videos:
-        for t in range(video["length"]):
-            raw = read_label_png(video["frame_annotations"][t])
-            ev.process([{"video": video, "frame_index": t}], [{"sem_seg": np.where(raw == 0, 0, raw - 1)}])
-    out = ev.evaluate()
-    assert out["mIoU"] == pytest.approx(1.0) and np.isnan(out["mVC16"])  # 12-frame videos: no 16-frame clip
-    assert out["mVC8"] == pytest.approx(1.0)
-
-    name = "synthetic_ytvis_val"
-    videos = DatasetCatalog.get(name)[:2]
-    ev = build_evaluator(name)
-    for video in videos:
-        tracks = {}
-        for t, anns in enumerate(video["frame_annotations"]):
-            for a in anns:
-                tracks.setdefault(a["track_id"], {"score": 0.9, "category_id": a["category_id"] - 1,
-                                                  "segmentations": [None] * video["length"]})
-                tracks[a["track_id"]]["segmentations"][t] = a["segmentation"]
-        ev.process([{"video": video}], [{"instances": list(tracks.values())}])
-    assert ev.evaluate()["AP"] == pytest.approx(1.0)
+    for key, value in metrics.items():
+        assert out[key] == pytest.approx(value), key
+    if name == "synthetic_vspw_val":
+        assert np.isnan(out["mVC16"])  # 12-frame videos have no 16-frame clip

@@ -1,4 +1,5 @@
 """The launcher runs a function in several gloo processes on the CPU that see each other."""
+
 import json
 import os
 

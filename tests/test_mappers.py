@@ -1,4 +1,5 @@
 """Clip sampling, one augmentation per clip for every frame and mask, tube targets, and test-time streaming."""
+
 import types
 
 import numpy as np
@@ -72,6 +73,7 @@ def test_crop_larger_than_image_pads_and_marks_ignore():
     tfm = aug(60, 80, np.random.default_rng(0))
     assert apply_to_image(tfm, _textured()).shape == (80, 100, 3)
     from tubelink.data.clip_transforms import valid_region
+
     valid = valid_region(tfm, (60, 80))
     assert valid[:60, :80].all() and not valid[60:].any() and not valid[:, 80:].any()
 
@@ -83,8 +85,13 @@ def _frame(h, w, entities):
         masks[i, y0:y1, x0:x1] = True
     ignore = np.zeros((h, w), bool)
     ignore[0, 0] = True
-    return FrameSegments(masks, np.array([e[0] for e in entities], np.int64), np.array([e[1] for e in entities]),
-                         np.array([e[2] for e in entities]), ignore)
+    return FrameSegments(
+        masks,
+        np.array([e[0] for e in entities], np.int64),
+        np.array([e[1] for e in entities]),
+        np.array([e[2] for e in entities]),
+        ignore,
+    )
 
 
 def test_tube_targets_track_ids_and_absent_entities():
@@ -115,8 +122,16 @@ def toy_video(tmp_path):
 
     ANNOTATION_DECODERS["toy_test_format"] = decode
     MetadataCatalog.get("toy_dataset")
-    yield {"dataset_name": "toy_dataset", "video_id": "toy", "height": 32, "width": 40, "length": 6,
-           "file_names": files, "annotation_format": "toy_test_format", "frame_annotations": [None] * 6}
+    yield {
+        "dataset_name": "toy_dataset",
+        "video_id": "toy",
+        "height": 32,
+        "width": 40,
+        "length": 6,
+        "file_names": files,
+        "annotation_format": "toy_test_format",
+        "frame_annotations": [None] * 6,
+    }
     del ANNOTATION_DECODERS["toy_test_format"]
 
 

@@ -1,4 +1,5 @@
 """The TubeLink meta-architecture: checkpoint layout, inference for any n, training losses, and overfitting."""
+
 import os
 
 import numpy as np
@@ -22,7 +23,9 @@ def small_cfg():
     return cfg
 
 
-@pytest.mark.parametrize("fixture,config", [("R50", "vipseg/tubelink_R50.yaml"), ("SwinB384", "vipseg/tubelink_SwinB.yaml")])
+@pytest.mark.parametrize(
+    "fixture,config", [("R50", "vipseg/tubelink_R50.yaml"), ("SwinB384", "vipseg/tubelink_SwinB.yaml")]
+)
 def test_full_model_keys_equal_mask2former_except_new_prefixes_and_classifier(fixture, config):
     cfg = get_cfg()
     cfg.merge_from_file(os.path.join(REPO, "configs", config))
@@ -31,8 +34,11 @@ def test_full_model_keys_equal_mask2former_except_new_prefixes_and_classifier(fi
     theirs = fixture_keys(fixture, "")
     new = {k for k in ours if k.startswith(("link_head.", "embed_head."))}
     assert new and set(ours) - set(theirs) == new
-    skip = {"sem_seg_head.predictor.class_embed.weight", "sem_seg_head.predictor.class_embed.bias",
-            "criterion.empty_weight"}  # classifier shape differs; empty_weight is derived, not saved
+    skip = {
+        "sem_seg_head.predictor.class_embed.weight",
+        "sem_seg_head.predictor.class_embed.bias",
+        "criterion.empty_weight",
+    }  # classifier shape differs; empty_weight is derived, not saved
     assert {k: v for k, v in ours.items() if k not in new | skip} == {k: v for k, v in theirs.items() if k not in skip}
 
 
@@ -53,12 +59,16 @@ def test_mask2former_checkpoint_layout_loads_into_the_full_model(tmp_path):
     cfg.MODEL.DEVICE = "cpu"
     model = build_model(cfg)
     report = load_weights(model, str(tmp_path / "model_final.pkl"))
-    assert {k for k, _, _ in report.skipped} == {"sem_seg_head.predictor.class_embed.weight",
-                                                 "sem_seg_head.predictor.class_embed.bias"}
+    assert {k for k, _, _ in report.skipped} == {
+        "sem_seg_head.predictor.class_embed.weight",
+        "sem_seg_head.predictor.class_embed.bias",
+    }
     assert report.unexpected == ["criterion.empty_weight"]
     assert report.missing and all(k.startswith(("link_head.", "embed_head.")) for k in report.missing)
-    assert torch.equal(model.sem_seg_head.predictor.query_feat.weight,
-                       torch.from_numpy(state["sem_seg_head.predictor.static_query.weight"]))
+    assert torch.equal(
+        model.sem_seg_head.predictor.query_feat.weight,
+        torch.from_numpy(state["sem_seg_head.predictor.static_query.weight"]),
+    )
 
 
 @pytest.mark.parametrize("n", [1, 2, 6])
@@ -127,7 +137,7 @@ def test_overfits_one_synthetic_clip(tmp_path, monkeypatch):
     n = clip["subclips"][0]["masks"].shape[1]
     ious = []
     for k, sub in enumerate(clip["subclips"]):
-        (out,) = model([{"image": clip["image"][k * n:(k + 1) * n]}])
+        (out,) = model([{"image": clip["image"][k * n : (k + 1) * n]}])
         pred = out["pred_masks"] > 0  # (Q, n, H, W)
         gt = sub["masks"]
         inter = (pred[:, None] & gt[None]).flatten(2).sum(-1).float()

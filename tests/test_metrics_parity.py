@@ -13,6 +13,7 @@ Reference numbers were produced by running, outside this repository, the officia
 - mIoU, pixel accuracy, class accuracy, fwIoU: VSPW-dataset/VSPW_code @ 73b98ce `utils.Evaluator(124)`;
   mVC_8 / mVC_16: its `VC_perclip.py::get_common` (T - c clips per video, videos of <= c frames skipped).
 """
+
 import copy
 
 import numpy as np
@@ -22,7 +23,12 @@ from metric_fixtures import make_kitti_step_fixture, make_vipseg_fixture, make_v
 from tubelink.data.synthetic import load_class_table
 from tubelink.evaluation.stq import STQStats, stq_result, stq_update
 from tubelink.evaluation.vipseg_files import evaluate_vipseg_submission
-from tubelink.evaluation.vss import confusion_matrix, miou_from_confusion, mvc_from_accuracies, video_consistency_accuracies
+from tubelink.evaluation.vss import (
+    confusion_matrix,
+    miou_from_confusion,
+    mvc_from_accuracies,
+    video_consistency_accuracies,
+)
 from tubelink.evaluation.ytvis import ytvis_ap
 
 TOL = 1e-6
@@ -37,22 +43,42 @@ OFFICIAL_VPQ = {  # k: (all, thing, stuff), percent
 OFFICIAL_VPQ_FINAL = (87.1283, 84.2674, 90.7044)  # vpq-final.txt, 4 decimals
 OFFICIAL_STQ = {"STQ": 0.7814896468277843, "AQ": 0.7946711057751193, "SQ": 0.7685268328754888}
 DEEPLAB2_KITTI_STQ = {"STQ": 0.7560074131885142, "AQ": 0.7471345021174505, "SQ": 0.7649856982593756}
-OFFICIAL_YTVIS = [0.25017301730173014, 0.4311431143114312, 0.1828862886288629, 0.25017301730173014, -1.0, -1.0,
-                  0.16766666666666666, 0.3256666666666666, 0.3256666666666666, 0.3256666666666666, -1.0, -1.0]
-OFFICIAL_VSS = {"mIoU": 0.725569140198726, "pixel_acc": 0.9108560183666776, "mean_class_acc": 0.8534468720770997,
-                "fwIoU": 0.8669323447588133, "mVC8": 0.744357439034803, "mVC16": 0.6782977293812744}
+OFFICIAL_YTVIS = [
+    0.25017301730173014,
+    0.4311431143114312,
+    0.1828862886288629,
+    0.25017301730173014,
+    -1.0,
+    -1.0,
+    0.16766666666666666,
+    0.3256666666666666,
+    0.3256666666666666,
+    0.3256666666666666,
+    -1.0,
+    -1.0,
+]
+OFFICIAL_VSS = {
+    "mIoU": 0.725569140198726,
+    "pixel_acc": 0.9108560183666776,
+    "mean_class_acc": 0.8534468720770997,
+    "fwIoU": 0.8669323447588133,
+    "mVC8": 0.744357439034803,
+    "mVC16": 0.6782977293812744,
+}
 
 
 def test_vpq_and_stq_equal_vipseg_official_tools(tmp_path):
     paths = make_vipseg_fixture(str(tmp_path))
-    out = evaluate_vipseg_submission(paths["gt_json"], paths["gt_pan_dir"], paths["pred_json"], paths["pred_pan_dir"],
-                                     progress=False)
+    out = evaluate_vipseg_submission(
+        paths["gt_json"], paths["gt_pan_dir"], paths["pred_json"], paths["pred_pan_dir"], progress=False
+    )
     for k, (vpq, thing, stuff) in OFFICIAL_VPQ.items():
         assert out[f"VPQ@{k}"] == pytest.approx(vpq, abs=TOL)
         assert out[f"VPQ_thing@{k}"] == pytest.approx(thing, abs=TOL)
         assert out[f"VPQ_stuff@{k}"] == pytest.approx(stuff, abs=TOL)
-    for ours, official in zip((out["VPQ_official"], out["VPQ_official_thing"], out["VPQ_official_stuff"]),
-                              OFFICIAL_VPQ_FINAL):
+    for ours, official in zip(
+        (out["VPQ_official"], out["VPQ_official_thing"], out["VPQ_official_stuff"]), OFFICIAL_VPQ_FINAL
+    ):
         assert round(ours, 4) == official
     assert out["VPQ"] == pytest.approx(np.mean([OFFICIAL_VPQ[k][0] for k in (1, 2, 4, 6)]), abs=TOL)
     for key, value in OFFICIAL_STQ.items():

@@ -1,12 +1,18 @@
 """Hand-computed toy cases for every metric: perfect prediction, ID switch, missed object, false positive,
 a class absent from the ground truth, void handling."""
+
 import numpy as np
 import pycocotools.mask as mask_util
 import pytest
 
 from tubelink.evaluation.stq import STQStats, stq_result, stq_update
 from tubelink.evaluation.vpq import PanopticFrame, vpq_summary, vpq_video_stats
-from tubelink.evaluation.vss import confusion_matrix, miou_from_confusion, mvc_from_accuracies, video_consistency_accuracies
+from tubelink.evaluation.vss import (
+    confusion_matrix,
+    miou_from_confusion,
+    mvc_from_accuracies,
+    video_consistency_accuracies,
+)
 from tubelink.evaluation.ytvis import ytvis_ap
 
 IS_THING = [True, False, False]  # class 0 thing; classes 1, 2 stuff
@@ -86,14 +92,17 @@ def _stq(gt_ids, pred_ids, num_classes=2, things=(True, False)):
     return stq_result([stats])
 
 
-@pytest.mark.parametrize("pred,stq,aq,iou", [
-    ([1, 1, 1, 1, 1], 1.0, 1.0, 1.0),
-    ([1, 1, 2, 2, 2], 0.72111026, 0.52, 1.0),
-    ([1, 2, 2, 2, 2], 0.82462113, 0.68, 1.0),
-    ([1, 2, 3, 4, 5], 0.447213596, 0.2, 1.0),
-    ([1, 2, 1, 2, 2], 0.72111026, 0.52, 1.0),
-    ([1 << 16, 1, 1, 1, 1], 0.50596443, 0.64, 0.4),
-])
+@pytest.mark.parametrize(
+    "pred,stq,aq,iou",
+    [
+        ([1, 1, 1, 1, 1], 1.0, 1.0, 1.0),
+        ([1, 1, 2, 2, 2], 0.72111026, 0.52, 1.0),
+        ([1, 2, 2, 2, 2], 0.82462113, 0.68, 1.0),
+        ([1, 2, 3, 4, 5], 0.447213596, 0.2, 1.0),
+        ([1, 2, 1, 2, 2], 0.72111026, 0.52, 1.0),
+        ([1 << 16, 1, 1, 1, 1], 0.50596443, 0.64, 0.4),
+    ],
+)
 def test_stq_deeplab2_toy_values(pred, stq, aq, iou):
     out = _stq([1] * 5, pred)
     assert out["STQ"] == pytest.approx(stq, abs=1e-7)
@@ -135,10 +144,20 @@ def _rle(mask):
 def test_ytvis_perfect_missed_and_empty():
     m = np.zeros((8, 8), np.uint8)
     m[2:6, 2:6] = 1
-    gt = {"videos": [{"id": 1, "height": 8, "width": 8, "length": 2}],
-          "annotations": [{"id": 1, "video_id": 1, "category_id": 1, "iscrowd": 0, "segmentations": [_rle(m), None],
-                           "areas": [16, None]}],
-          "categories": [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}]}
+    gt = {
+        "videos": [{"id": 1, "height": 8, "width": 8, "length": 2}],
+        "annotations": [
+            {
+                "id": 1,
+                "video_id": 1,
+                "category_id": 1,
+                "iscrowd": 0,
+                "segmentations": [_rle(m), None],
+                "areas": [16, None],
+            }
+        ],
+        "categories": [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}],
+    }
     perfect = [{"video_id": 1, "category_id": 1, "score": 0.9, "segmentations": [_rle(m), None]}]
     assert ytvis_ap(gt, perfect)["AP"] == pytest.approx(1.0)
     # a detection that also covers the second frame pays for it in the union: IoU 16/32 = 0.5 -> AP50 only

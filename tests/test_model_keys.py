@@ -1,4 +1,5 @@
 """Parameter names and shapes follow official Mask2Former COCO checkpoints (fixtures listed from the real modules)."""
+
 import os
 
 import pytest
@@ -20,7 +21,7 @@ def fixture_keys(name: str, prefix: str) -> dict:
                 continue
             key, shape, _, _ = line.rstrip("\n").split("\t")
             if key.startswith(prefix):
-                out[key[len(prefix):]] = tuple(int(s) for s in shape.split("x")) if shape else ()
+                out[key[len(prefix) :]] = tuple(int(s) for s in shape.split("x")) if shape else ()
     return out
 
 
@@ -63,8 +64,9 @@ def test_tube_decoder_keys_equal_mask2former_predictor_except_classifier():
     ours = module_keys(build_transformer_decoder(cfg, 256))
     theirs = fixture_keys("R50", "sem_seg_head.predictor.")
     classifier = {"class_embed.weight", "class_embed.bias"}
-    assert {k: v for k, v in ours.items() if k not in classifier} == \
-        {k: v for k, v in theirs.items() if k not in classifier}
+    assert {k: v for k, v in ours.items() if k not in classifier} == {
+        k: v for k, v in theirs.items() if k not in classifier
+    }
     assert ours["class_embed.weight"] == (125, 256) and theirs["class_embed.weight"] == (134, 256)
 
 
@@ -76,11 +78,14 @@ def _swin_cfg(embed, depths, heads, window):
     return cfg
 
 
-@pytest.mark.parametrize("name,embed,depths,heads,window", [
-    ("SwinB384", 128, [2, 2, 18, 2], [4, 8, 16, 32], 12),
-    ("SwinT", 96, [2, 2, 6, 2], [3, 6, 12, 24], 7),
-    ("SwinL384", 192, [2, 2, 18, 2], [6, 12, 24, 48], 12),
-])
+@pytest.mark.parametrize(
+    "name,embed,depths,heads,window",
+    [
+        ("SwinB384", 128, [2, 2, 18, 2], [4, 8, 16, 32], 12),
+        ("SwinT", 96, [2, 2, 6, 2], [3, 6, 12, 24], 7),
+        ("SwinL384", 192, [2, 2, 18, 2], [6, 12, 24, 48], 12),
+    ],
+)
 def test_swin_backbone_and_pixel_decoder_keys_equal_fixture(name, embed, depths, heads, window):
     cfg = _swin_cfg(embed, depths, heads, window)
     backbone = build_backbone(cfg)
@@ -95,4 +100,8 @@ def test_swin_any_input_size():
     with torch.no_grad():
         out = backbone(torch.randn(1, 3, 70, 90))  # not a multiple of 32 nor of the window
     assert [tuple(out[f"res{i}"].shape) for i in range(2, 6)] == [
-        (1, 32, 18, 23), (1, 64, 9, 12), (1, 128, 5, 6), (1, 256, 3, 3)]
+        (1, 32, 18, 23),
+        (1, 64, 9, 12),
+        (1, 128, 5, 6),
+        (1, 256, 3, 3),
+    ]

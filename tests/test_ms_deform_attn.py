@@ -1,4 +1,5 @@
 """Multi-scale deformable attention equals a naive per-point reference and has correct gradients."""
+
 import torch
 
 from tubelink.modeling.ops import MSDeformAttn, ms_deform_attn_core
@@ -22,7 +23,7 @@ def _bilinear(img, x, y):
 
 def _naive(value, shapes, locations, weights):
     b, s, m, d = value.shape
-    q, levels, points = locations.shape[1], locations.shape[3], locations.shape[4]
+    q, points = locations.shape[1], locations.shape[4]
     starts = [0]
     for h, w in shapes:
         starts.append(starts[-1] + h * w)
@@ -31,7 +32,7 @@ def _naive(value, shapes, locations, weights):
         for qi in range(q):
             for mi in range(m):
                 for li, (h, w) in enumerate(shapes):
-                    img = value[bi, starts[li]:starts[li + 1], mi].T.reshape(d, h, w)
+                    img = value[bi, starts[li] : starts[li + 1], mi].T.reshape(d, h, w)
                     for pi in range(points):
                         x = locations[bi, qi, mi, li, pi, 0] * w - 0.5
                         y = locations[bi, qi, mi, li, pi, 1] * h - 0.5
@@ -59,8 +60,9 @@ def test_core_gradcheck_float64():
     value, locations, weights = _inputs()
     for t in (value, locations, weights):
         t.requires_grad_(True)
-    assert torch.autograd.gradcheck(lambda v, l, w: ms_deform_attn_core(v, SHAPES, l, w),
-                                    (value, locations, weights), eps=1e-6, atol=1e-5)
+    assert torch.autograd.gradcheck(
+        lambda v, loc, w: ms_deform_attn_core(v, SHAPES, loc, w), (value, locations, weights), eps=1e-6, atol=1e-5
+    )
 
 
 def test_module_shapes_fp32_island_under_bf16_autocast():
@@ -75,5 +77,12 @@ def test_module_shapes_fp32_island_under_bf16_autocast():
         out_bf16 = attn(query.bfloat16(), ref, value.bfloat16(), SHAPES)
     assert out_bf16.dtype == torch.float32 and torch.isfinite(out_bf16).all()
     assert [n for n, _ in attn.named_parameters()] == [
-        "sampling_offsets.weight", "sampling_offsets.bias", "attention_weights.weight", "attention_weights.bias",
-        "value_proj.weight", "value_proj.bias", "output_proj.weight", "output_proj.bias"]
+        "sampling_offsets.weight",
+        "sampling_offsets.bias",
+        "attention_weights.weight",
+        "attention_weights.bias",
+        "value_proj.weight",
+        "value_proj.bias",
+        "output_proj.weight",
+        "output_proj.bias",
+    ]

@@ -1,19 +1,17 @@
 """Submission writers and the offline command: official formats round-trip, bad submissions are named."""
+
 import json
 import os
 import zipfile
 
-import numpy as np
 import pytest
 
 import tubelink  # noqa: F401
-from metric_fixtures import make_vipseg_fixture
+from metric_fixtures import ground_truth_outputs, make_vipseg_fixture
 from test_metrics_parity import OFFICIAL_STQ, OFFICIAL_VPQ
 from tubelink.data import DatasetCatalog, MetadataCatalog
 from tubelink.data.builtin import _synthetic_table
-from tubelink.data.codecs import kitti_step_decode, rgb2id
 from tubelink.data.datasets import load_vipseg_videos
-from tubelink.data.datasets.common import read_label_png
 from tubelink.evaluation.offline import evaluate_predictions, main
 from tubelink.evaluation.writers import build_submission_writer
 
@@ -24,44 +22,16 @@ def datasets_root(tmp_path, monkeypatch):
     return tmp_path
 
 
-def _gt_outputs(name, video):
-    """Perfect model outputs derived from the ground truth files."""
-    table = MetadataCatalog.get(name).class_table
-    fmt = MetadataCatalog.get(name).annotation_format
-    if fmt == "ytvis":
-        tracks = {}
-        for t, anns in enumerate(video["frame_annotations"]):
-            for a in anns:
-                tracks.setdefault(a["track_id"], {"score": 0.9, "category_id": a["category_id"] - 1,
-                                                  "segmentations": [None] * video["length"]})
-                tracks[a["track_id"]]["segmentations"][t] = a["segmentation"]
-        yield {"video": video}, {"instances": list(tracks.values())}
-        return
-    for t in range(video["length"]):
-        inp = {"video": video, "frame_index": t}
-        ann = video["frame_annotations"][t]
-        if fmt == "vipseg":
-            ids = rgb2id(read_label_png(ann["pan_file"]))
-            yield inp, {"panoptic_seg": (ids, [{"id": s["id"], "category_id": table.contiguous_id(s["category_id"], "")}
-                                              for s in ann["segments_info"]])}
-        elif fmt == "kitti_step":
-            sem, inst = kitti_step_decode(read_label_png(ann))
-            ids = np.where(sem == 255, 0, (sem + 1) * 1000 + inst)
-            yield inp, {"panoptic_seg": (ids, [{"id": int(i), "category_id": table.contiguous_id(int(i) // 1000 - 1, "")}
-                                              for i in np.unique(ids) if i])}
-        else:
-            raw = read_label_png(ann)
-            yield inp, {"sem_seg": np.where(raw == 0, 0, raw - 1)}
-
-
-@pytest.mark.parametrize("fmt,metric,value", [("vipseg", "VPQ", 100.0), ("kitti_step", "STQ", 1.0),
-                                              ("vspw", "mIoU", 1.0), ("ytvis", "AP", 1.0)])
+@pytest.mark.parametrize(
+    "fmt,metric,value",
+    [("vipseg", "VPQ", 100.0), ("kitti_step", "STQ", 1.0), ("vspw", "mIoU", 1.0), ("ytvis", "AP", 1.0)],
+)
 def test_writer_then_offline_command(datasets_root, fmt, metric, value, capsys):
     name = f"synthetic_{fmt}_val"
     out_dir = str(datasets_root / "submission")
     writer = build_submission_writer(name, out_dir)
     for video in DatasetCatalog.get(name):
-        for inp, out in _gt_outputs(name, video):
+        for inp, out in ground_truth_outputs(name, video):
             writer.process([inp], [out])
     written = writer.close()
     if fmt == "ytvis":
@@ -103,7 +73,7 @@ def test_wrong_size_prediction_is_named(datasets_root):
     video = DatasetCatalog.get(name)[0]
     out_dir = datasets_root / "bad"
     writer = build_submission_writer(name, str(out_dir))
-    for inp, out in _gt_outputs(name, video):
+    for inp, out in ground_truth_outputs(name, video):
         writer.process([inp], [{"sem_seg": out["sem_seg"][:-1]}])
     with pytest.raises(ValueError, match="prediction is"):
         evaluate_predictions(name, str(out_dir), progress=False, max_videos=1)

@@ -1,4 +1,5 @@
 """Optimizer parameter groups, full-model gradient clipping and the warmup + decay schedule."""
+
 import pytest
 import torch
 from torch import nn

@@ -1,4 +1,5 @@
 """Post-processing of tube predictions: panoptic fusion rules, semantic and instance inference."""
+
 import pytest
 import torch
 
@@ -23,11 +24,13 @@ def _mask(n, h, w, region):
 
 def test_fusion_segments_never_overlap_and_keep_one_id_per_tube():
     n, h, w = 2, 8, 8
-    masks = torch.stack([
-        _mask(n, h, w, (slice(None), slice(0, 4), slice(0, 4))),  # thing A, both frames
-        _mask(n, h, w, (slice(None), slice(2, 6), slice(2, 6))),  # thing B overlaps A
-        _mask(n, h, w, (slice(None), slice(4, 8), slice(None))),  # stuff
-    ])
+    masks = torch.stack(
+        [
+            _mask(n, h, w, (slice(None), slice(0, 4), slice(0, 4))),  # thing A, both frames
+            _mask(n, h, w, (slice(None), slice(2, 6), slice(2, 6))),  # thing B overlaps A
+            _mask(n, h, w, (slice(None), slice(4, 8), slice(None))),  # stuff
+        ]
+    )
     logits = _logits([0, 0, 2])
     logits[1, 0] = BIG - 1  # B is slightly less confident: A and the stuff win the pixels B overlaps
     pan, segs = panoptic_fusion(logits, masks, is_thing=[True, True, False], overlap_threshold=0.5)
@@ -41,8 +44,12 @@ def test_fusion_segments_never_overlap_and_keep_one_id_per_tube():
 
 def test_fusion_thresholds():
     n, h, w = 1, 4, 4
-    masks = torch.stack([_mask(n, h, w, (slice(None), slice(0, 2), slice(None))),
-                         _mask(n, h, w, (slice(None), slice(0, 4), slice(None)))])
+    masks = torch.stack(
+        [
+            _mask(n, h, w, (slice(None), slice(0, 2), slice(None))),
+            _mask(n, h, w, (slice(None), slice(0, 4), slice(None))),
+        ]
+    )
     weak = _logits([0, 1])
     weak[0, 0] = 0.5  # class probability well below 0.8 -> query 0 dropped
     _, segs = panoptic_fusion(weak, masks, is_thing=[True, True, False])
@@ -62,8 +69,12 @@ def test_fusion_thresholds():
 
 def test_fusion_merges_stuff_of_one_class():
     n, h, w = 1, 4, 4
-    masks = torch.stack([_mask(n, h, w, (slice(None), slice(0, 2), slice(None))),
-                         _mask(n, h, w, (slice(None), slice(2, 4), slice(None)))])
+    masks = torch.stack(
+        [
+            _mask(n, h, w, (slice(None), slice(0, 2), slice(None))),
+            _mask(n, h, w, (slice(None), slice(2, 4), slice(None))),
+        ]
+    )
     pan, segs = panoptic_fusion(_logits([2, 2]), masks, is_thing=[True, True, False])
     assert len(segs) == 1 and segs[0]["area"] == 16 and pan.eq(segs[0]["id"]).all()
     with pytest.raises(ValueError, match="is_thing"):
@@ -72,8 +83,12 @@ def test_fusion_merges_stuff_of_one_class():
 
 def test_semantic_inference_labels_every_pixel():
     n, h, w = 2, 4, 4
-    masks = torch.stack([_mask(n, h, w, (slice(None), slice(0, 2), slice(None))),
-                         _mask(n, h, w, (slice(None), slice(2, 4), slice(None)))])
+    masks = torch.stack(
+        [
+            _mask(n, h, w, (slice(None), slice(0, 2), slice(None))),
+            _mask(n, h, w, (slice(None), slice(2, 4), slice(None))),
+        ]
+    )
     sem = semantic_inference(_logits([1, 2]), masks)
     assert sem.shape == (n, h, w)
     assert sem[:, :2].eq(1).all() and sem[:, 2:].eq(2).all()
@@ -81,8 +96,12 @@ def test_semantic_inference_labels_every_pixel():
 
 def test_instance_inference_topk_sorted():
     n, h, w = 2, 4, 4
-    masks = torch.stack([_mask(n, h, w, (slice(None), slice(0, 2), slice(None))),
-                         _mask(n, h, w, (slice(None), slice(2, 4), slice(None)))])
+    masks = torch.stack(
+        [
+            _mask(n, h, w, (slice(None), slice(0, 2), slice(None))),
+            _mask(n, h, w, (slice(None), slice(2, 4), slice(None))),
+        ]
+    )
     logits = _logits([1, 0])
     logits[1, 0] = 2.0  # query 1 is less confident
     scores, labels, inst_masks, queries = instance_inference(logits, masks, top_k=3)

@@ -1,6 +1,6 @@
 """The streaming predictor: one result per frame with padding and overlap, identities through the tracker, and
 near-perfect VPQ / STQ from ground-truth tubes with noisy embeddings, degrading gracefully with noise."""
-import numpy as np
+
 import pytest
 import torch
 
@@ -102,12 +102,19 @@ def test_ground_truth_tubes_score_near_100_and_degrade_with_noise(synthetic):
 def test_vss_and_vis_outputs(synthetic):
     name, videos, meta = synthetic
     truth = generate_video(SYNTHETIC_OPTIONS["val"], 0, "val")
-    predictor = VideoPredictor(GroundTruthModel(truth, meta.class_table, 0.05), "vss", meta.is_thing,
-                               QuasiDenseTracker(), window=3)
+    predictor = VideoPredictor(
+        GroundTruthModel(truth, meta.class_table, 0.05), "vss", meta.is_thing, QuasiDenseTracker(), window=3
+    )
     sem = [r["sem_seg"] for r in predictor(_frames(videos[0]))]
     assert len(sem) == 12 and sem[0].shape == (120, 160)
-    vis = VideoPredictor(GroundTruthModel(truth, meta.class_table, 0.05), "vis", meta.is_thing, QuasiDenseTracker(),
-                         window=3, instances_per_window=20)
+    vis = VideoPredictor(
+        GroundTruthModel(truth, meta.class_table, 0.05),
+        "vis",
+        meta.is_thing,
+        QuasiDenseTracker(),
+        window=3,
+        instances_per_window=20,
+    )
     assert len(list(vis(_frames(videos[0])))) == 12
     instances = vis.video_instances()
     # one identity per entity over the whole video (this split's stuff classes are instance categories too)

@@ -1,4 +1,5 @@
 """The dataset preparation scripts turn the raw releases into layouts our loaders read."""
+
 import os
 import subprocess
 import sys
@@ -24,13 +25,27 @@ def test_prepare_vipseg_resizes_and_builds_panoptic_json(tmp_path):
         os.makedirs(src / "panomasks" / "v1", exist_ok=True)
         Image.fromarray(np.full((36, 48, 3), 100, np.uint8)).save(src / "imgs" / "v1" / f"{t:05d}.jpg")
         raw = np.ones((36, 48), np.uint16)  # stuff "wall" (class 0) everywhere
-        raw[10:20, 10 + t: 20 + t] = 301  # thing "door" (class 2), instance 1
+        raw[10:20, 10 + t : 20 + t] = 301  # thing "door" (class 2), instance 1
         raw[0, 0] = 0  # void
         raw[30:32, 0:4] = 200  # invalid code (stuff class 1 as a thing): becomes void
         Image.fromarray(raw).save(src / "panomasks" / "v1" / f"{t:05d}.png")  # 16-bit PNG
     (src / "train.txt").write_text("v1\n")
-    out = subprocess.run([sys.executable, os.path.join(REPO, "datasets", "prepare_vipseg.py"), "--src", str(src),
-                          "--dst", str(dst), "--short-side", "72", "--workers", "1"], capture_output=True, text=True)
+    out = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(REPO, "datasets", "prepare_vipseg.py"),
+            "--src",
+            str(src),
+            "--dst",
+            str(dst),
+            "--short-side",
+            "72",
+            "--workers",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 0, out.stderr
     assert "8 invalid mask values" not in out.stdout and "2 invalid mask values" in out.stdout
     meta = _Meta("vipseg")
@@ -54,8 +69,11 @@ def test_prepare_kitti_step_layout(tmp_path):
         label[..., 0] = 0  # road
         label[2:4, 2:4] = (13, 0, 1)  # car instance 1
         Image.fromarray(label).save(src / "panoptic_maps" / "train" / "0002" / f"{t:06d}.png")
-    subprocess.run([sys.executable, os.path.join(REPO, "datasets", "prepare_kitti_step.py"), "--src", str(src),
-                    "--dst", str(dst)], check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, os.path.join(REPO, "datasets", "prepare_kitti_step.py"), "--src", str(src), "--dst", str(dst)],
+        check=True,
+        capture_output=True,
+    )
     meta = _Meta("kitti_step")
     (video,) = load_kitti_step_videos(str(dst), "train", "kitti_step_train", meta.class_table)
     assert video["video_id"] == "000002" and video["length"] == 2

@@ -1,5 +1,6 @@
 """Acceptance of the data pipeline: generator -> on-disk format -> registered loader -> mapper reproduces the
 generator's ground truth tubes (masks, classes, track ids across subclips) in every benchmark format."""
+
 import numpy as np
 import pytest
 
@@ -36,8 +37,12 @@ def test_generator_loader_mapper_roundtrip(fmt, tmp_path, monkeypatch):
     for index in (0, 3, 7):
         truth = generate_video(options, index, "val")
         clip = mapper(videos[index], rng)
-        assert np.abs(clip["image"].permute(0, 2, 3, 1).numpy().astype(int)
-                      - truth.frames[clip["frame_indices"]].astype(int)).mean() < 10  # the same frames (JPEG loses a little)
+        assert (
+            np.abs(
+                clip["image"].permute(0, 2, 3, 1).numpy().astype(int) - truth.frames[clip["frame_indices"]].astype(int)
+            ).mean()
+            < 10
+        )  # the same frames (JPEG loses a little)
         entity_of_track = {}
         for sub in clip["subclips"]:
             emap = truth.entity_map[sub["frame_indices"]]  # (n, H, W)
@@ -50,8 +55,9 @@ def test_generator_loader_mapper_roundtrip(fmt, tmp_path, monkeypatch):
                 continue
             present = {e for e in np.unique(emap).tolist() if e and (fmt != "ytvis" or truth.entities[e].is_thing)}
             assert len(sub["track_ids"]) == len(present)
-            for mask, cls, tid, thing in zip(sub["masks"].numpy(), sub["classes"].tolist(), sub["track_ids"].tolist(),
-                                             sub["is_thing"].tolist()):
+            for mask, cls, tid, thing in zip(
+                sub["masks"].numpy(), sub["classes"].tolist(), sub["track_ids"].tolist(), sub["is_thing"].tolist()
+            ):
                 eid = int(np.bincount(emap[mask]).argmax())
                 assert np.array_equal(mask, emap == eid)  # the whole tube, all n frames
                 assert meta.stuff_classes[cls] == NAMES[truth.entities[eid].category_id]

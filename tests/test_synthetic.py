@@ -1,4 +1,5 @@
 """The synthetic benchmark is deterministic and has the difficulties it promises."""
+
 import json
 
 import numpy as np
@@ -69,8 +70,9 @@ def test_occlusion_entering_scale_change_and_crossing_twins():
             for b in thing_ids:
                 if a < b and v.entities[a].category_id == v.entities[b].category_id:
                     common = sorted(set(boxes[a]) & set(boxes[b]))
-                    order = {np.sign((boxes[a][t][0] + boxes[a][t][2]) - (boxes[b][t][0] + boxes[b][t][2]))
-                             for t in common}
+                    order = {
+                        np.sign((boxes[a][t][0] + boxes[a][t][2]) - (boxes[b][t][0] + boxes[b][t][2])) for t in common
+                    }
                     crossed |= {-1, 1} <= order  # the twins' left-right order swaps
     assert occluded and entered and scaled and crossed
 
@@ -92,8 +94,9 @@ def test_ensure_generates_once_and_regenerates_on_new_options(tmp_path, monkeypa
     assert json.load(open(f"{path}/payload.json")) == ["syn_000000", "syn_000001"]
     ensure_synthetic_dataset(str(tmp_path / "syn"), "fake", "train", small)
     assert calls == [2]  # reused
-    ensure_synthetic_dataset(str(tmp_path / "syn"), "fake", "train", SyntheticOptions(num_videos=3, num_frames=2,
-                                                                                      height=32, width=32))
+    ensure_synthetic_dataset(
+        str(tmp_path / "syn"), "fake", "train", SyntheticOptions(num_videos=3, num_frames=2, height=32, width=32)
+    )
     assert calls == [2, 3] and len(json.load(open(f"{path}/payload.json"))) == 3
     assert [p.name for p in (tmp_path / "syn").iterdir()] == ["train"]  # no temporary leftovers
     with pytest.raises(KeyError, match="unknown synthetic format"):

@@ -1,4 +1,5 @@
 """Trackers: identities through crossings and short occlusions, births, retirement, duplicates, low scores."""
+
 import pytest
 import torch
 
@@ -12,7 +13,7 @@ SIZE = 32
 
 def _box_tube(x, y, w=8, h=8):
     m = torch.zeros(N_FRAMES, SIZE, SIZE, dtype=torch.bool)
-    m[:, max(y, 0): y + h, max(x, 0): x + w] = True
+    m[:, max(y, 0) : y + h, max(x, 0) : x + w] = True
     return m
 
 
@@ -28,7 +29,7 @@ def _detections(entities, frame_index, noise_seed, noise=0.3):
     return TubeDetections(
         embeds=embeds,
         scores=torch.tensor([s for _, _, s, _ in entities]),
-        labels=torch.tensor([l for _, l, _, _ in entities]),
+        labels=torch.tensor([label for _, label, _, _ in entities]),
         frame_index=frame_index,
         masks=torch.stack([m for _, _, _, m in entities]),
     )

@@ -1,4 +1,5 @@
 """The tube decoder predicts one class per tube and one mask per frame, for any subclip length."""
+
 import pytest
 import torch
 
@@ -7,8 +8,16 @@ from tubelink.modeling.transformer_decoder import TubeTransformerDecoder
 
 def _decoder():
     torch.manual_seed(0)
-    return TubeTransformerDecoder(in_channels=32, num_classes=5, hidden_dim=32, num_queries=7, nheads=4,
-                                  dim_feedforward=64, dec_layers=3, mask_dim=32).eval()
+    return TubeTransformerDecoder(
+        in_channels=32,
+        num_classes=5,
+        hidden_dim=32,
+        num_queries=7,
+        nheads=4,
+        dim_feedforward=64,
+        dec_layers=3,
+        mask_dim=32,
+    ).eval()
 
 
 @pytest.mark.parametrize("n", [1, 2, 6])

@@ -1,4 +1,5 @@
 """Video input (files, folders, globs) and H.264 output keep frames, order and frame rate; bad input is named."""
+
 import numpy as np
 import pytest
 from PIL import Image

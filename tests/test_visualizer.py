@@ -1,4 +1,5 @@
 """The visualizer colours identities consistently and paints only the segments' pixels."""
+
 import numpy as np
 
 from tubelink.utils.visualizer import draw_segments, draw_semantic, identity_color
@@ -14,10 +15,13 @@ def test_draw_segments_paints_masks_with_track_colors():
     seg = np.zeros((40, 60), np.int32)
     seg[5:20, 5:25] = 1
     seg[25:35, 30:55] = 2
-    segments = [{"id": 1, "category_id": 0, "isthing": True, "track_id": 7},
-                {"id": 2, "category_id": 1, "isthing": False}]
-    out = draw_segments(frame, seg, segments, ["car", "road"], class_colors=[(0, 0, 0), (0, 255, 0)], alpha=1.0,
-                        show_labels=False)
+    segments = [
+        {"id": 1, "category_id": 0, "isthing": True, "track_id": 7},
+        {"id": 2, "category_id": 1, "isthing": False},
+    ]
+    out = draw_segments(
+        frame, seg, segments, ["car", "road"], class_colors=[(0, 0, 0), (0, 255, 0)], alpha=1.0, show_labels=False
+    )
     # pixels inside the masks, away from the contour and the label at the centre
     assert tuple(out[7, 7]) == identity_color(7)
     assert tuple(out[33, 32]) == (0, 255, 0)

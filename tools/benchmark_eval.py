@@ -8,6 +8,7 @@ changes, so matching and FP/FN bookkeeping run for real). Evaluation uses one pr
 
     python tools/benchmark_eval.py --num-videos 343 --num-frames 24 --height 360 --width 640
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,8 +32,9 @@ from tubelink.evaluation.vipseg_files import evaluate_vipseg_submission  # noqa:
 
 def _write_video(job):
     root, options, index = job
-    SPLIT_WRITERS["vipseg"](os.path.join(root, f"part{index}"), "val", [generate_video(options, index, "val")],
-                            load_class_table())
+    SPLIT_WRITERS["vipseg"](
+        os.path.join(root, f"part{index}"), "val", [generate_video(options, index, "val")], load_class_table()
+    )
 
 
 def main() -> None:
@@ -45,8 +47,9 @@ def main() -> None:
     parser.add_argument("--keep", default="", help="keep the generated data in this folder")
     args = parser.parse_args()
     root = args.keep or tempfile.mkdtemp(prefix="tubelink_eval_bench_")
-    options = SyntheticOptions(num_videos=args.num_videos, num_frames=args.num_frames, height=args.height,
-                               width=args.width)
+    options = SyntheticOptions(
+        num_videos=args.num_videos, num_frames=args.num_frames, height=args.height, width=args.width
+    )
     start = time.perf_counter()
     with Pool(args.workers) as pool:  # one video per job, then merge the per-video JSONs into one split
         pool.map(_write_video, [(root, options, i) for i in range(args.num_videos)])
@@ -64,27 +67,54 @@ def main() -> None:
             os.makedirs(os.path.join(root, "pan_pred", vid))
             for ann in anns["annotations"]:
                 ids = rgb2id(np.asarray(Image.open(os.path.join(root, "gt", vid, ann["file_name"]))))
-                Image.fromarray(id2rgb(np.roll(ids, 4, axis=1))).save(os.path.join(root, "pan_pred", vid,
-                                                                                   ann["file_name"]))
-            pred["annotations"].append({"video_id": vid, "annotations": [
-                {"segments_info": [{"id": s["id"], "category_id": s["category_id"]} for s in a["segments_info"]]}
-                for a in anns["annotations"]]})
+                Image.fromarray(id2rgb(np.roll(ids, 4, axis=1))).save(
+                    os.path.join(root, "pan_pred", vid, ann["file_name"])
+                )
+            pred["annotations"].append(
+                {
+                    "video_id": vid,
+                    "annotations": [
+                        {
+                            "segments_info": [
+                                {"id": s["id"], "category_id": s["category_id"]} for s in a["segments_info"]
+                            ]
+                        }
+                        for a in anns["annotations"]
+                    ],
+                }
+            )
         shutil.rmtree(part)
     json.dump(merged, open(os.path.join(root, "gt.json"), "w"))
     json.dump(pred, open(os.path.join(root, "pred.json"), "w"))
     generate_s = time.perf_counter() - start
     start = time.perf_counter()
-    result = evaluate_vipseg_submission(os.path.join(root, "gt.json"), os.path.join(root, "gt"),
-                                        os.path.join(root, "pred.json"), os.path.join(root, "pan_pred"),
-                                        progress=False, num_workers=args.workers)
+    result = evaluate_vipseg_submission(
+        os.path.join(root, "gt.json"),
+        os.path.join(root, "gt"),
+        os.path.join(root, "pred.json"),
+        os.path.join(root, "pan_pred"),
+        progress=False,
+        num_workers=args.workers,
+    )
     seconds = time.perf_counter() - start
     frames = args.num_videos * args.num_frames
-    print(json.dumps({
-        "videos": args.num_videos, "frames": frames, "height": args.height, "width": args.width,
-        "workers": args.workers, "generate_s": round(generate_s, 1), "seconds": round(seconds, 2),
-        "frames_per_s": round(frames / seconds, 1), "windows": [1, 2, 4, 6, 8],
-        "VPQ": round(result["VPQ"], 3), "STQ": round(result["STQ"], 4),
-    }))
+    print(
+        json.dumps(
+            {
+                "videos": args.num_videos,
+                "frames": frames,
+                "height": args.height,
+                "width": args.width,
+                "workers": args.workers,
+                "generate_s": round(generate_s, 1),
+                "seconds": round(seconds, 2),
+                "frames_per_s": round(frames / seconds, 1),
+                "windows": [1, 2, 4, 6, 8],
+                "VPQ": round(result["VPQ"], 3),
+                "STQ": round(result["STQ"], 4),
+            }
+        )
+    )
     if not args.keep:
         shutil.rmtree(root)
 

@@ -8,6 +8,7 @@ the whole pipeline (model + fusion + tracking) for each n (the paper's Figure 6:
 peak resident memory of separate processes streaming `--short` and `--long` frames; streaming inference should
 need the same memory for both.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,8 +44,11 @@ def _stream(args, n: int, num_frames: int) -> float:
 
     def frames():
         for _ in range(num_frames):
-            yield {"image": torch.randint(0, 255, (3, args.height, args.width), dtype=torch.uint8,
-                                          generator=generator), "height": args.height, "width": args.width}
+            yield {
+                "image": torch.randint(0, 255, (3, args.height, args.width), dtype=torch.uint8, generator=generator),
+                "height": args.height,
+                "width": args.width,
+            }
 
     start = time.perf_counter()
     count = sum(1 for _ in predictor(frames()))
@@ -74,15 +78,34 @@ def main() -> None:
         speed.append({"n": n, "frames_per_s": round(args.frames / seconds, 2)})
     memory = {}
     for length in (args.short, args.long):
-        cmd = [sys.executable, __file__, "--config-file", args.config_file, "--height", str(args.height), "--width",
-               str(args.width), "--memory-run", "2", str(length)]
+        cmd = [
+            sys.executable,
+            __file__,
+            "--config-file",
+            args.config_file,
+            "--height",
+            str(args.height),
+            "--width",
+            str(args.width),
+            "--memory-run",
+            "2",
+            str(length),
+        ]
         out = subprocess.run(cmd, capture_output=True, text=True, check=True)
         memory[length] = int(out.stdout.strip().splitlines()[-1])
-    print(json.dumps({
-        "config": args.config_file, "height": args.height, "width": args.width, "speed": speed,
-        "peak_memory_MiB": {str(k): round(v / 2**20, 1) for k, v in memory.items()},
-        "long_over_short": round(memory[args.long] / memory[args.short], 3),
-    }, indent=1))
+    print(
+        json.dumps(
+            {
+                "config": args.config_file,
+                "height": args.height,
+                "width": args.width,
+                "speed": speed,
+                "peak_memory_MiB": {str(k): round(v / 2**20, 1) for k, v in memory.items()},
+                "long_over_short": round(memory[args.long] / memory[args.short], 3),
+            },
+            indent=1,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@
 The split is generated on first use when it is a synthetic one. `--workers N` measures N DataLoader workers
 through the same deterministic clip stream training uses.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,7 +19,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import tubelink  # noqa: E402  (registers the splits)
+import tubelink  # noqa: E402, F401  (registers the splits)
 from tubelink.config import get_cfg  # noqa: E402
 from tubelink.data.build import ClipStream, build_train_loader, load_video_dicts  # noqa: E402
 from tubelink.data.mappers import TubeClipMapper  # noqa: E402
@@ -54,18 +55,22 @@ def main() -> None:
     for batch in itertools.islice(it, args.num_clips):
         frames += sum(clip["image"].shape[0] for clip in batch)
     seconds = time.perf_counter() - start
-    print(json.dumps({
-        "dataset": args.dataset,
-        "num_videos": len(videos),
-        "dataset_load_s": round(load_s, 3),
-        "num_clips": args.num_clips,
-        "workers": args.workers,
-        "frames_per_clip": cfg.MODEL.TUBE_LINK.NUM_FRAMES * cfg.MODEL.TUBE_LINK.NUM_SUBCLIPS,
-        "crop": list(cfg.INPUT.CROP.SIZE) if cfg.INPUT.CROP.ENABLED else None,
-        "seconds": round(seconds, 3),
-        "clips_per_s": round(args.num_clips / seconds, 2),
-        "frames_per_s": round(frames / seconds, 2),
-    }))
+    print(
+        json.dumps(
+            {
+                "dataset": args.dataset,
+                "num_videos": len(videos),
+                "dataset_load_s": round(load_s, 3),
+                "num_clips": args.num_clips,
+                "workers": args.workers,
+                "frames_per_clip": cfg.MODEL.TUBE_LINK.NUM_FRAMES * cfg.MODEL.TUBE_LINK.NUM_SUBCLIPS,
+                "crop": list(cfg.INPUT.CROP.SIZE) if cfg.INPUT.CROP.ENABLED else None,
+                "seconds": round(seconds, 3),
+                "clips_per_s": round(args.num_clips / seconds, 2),
+                "frames_per_s": round(frames / seconds, 2),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ on them). "overhead" compares the full model (tube decoder + cross-tube link + e
 Mask2Former path (backbone + pixel decoder + tube decoder). Each n runs in a fresh process so that its peak memory
 (max RSS on CPU, max allocated on CUDA) is its own. --bf16 uses bfloat16 autocast and channels_last.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -75,18 +76,24 @@ def _measure(args) -> dict:
             if device.type == "cuda":
                 torch.cuda.synchronize()
             times.append(time.perf_counter() - start)
-    times = sorted(times[args.warmup:])
+    times = sorted(times[args.warmup :])
     params = sum(p.numel() for p in model.parameters())
     new_params = sum(p.numel() for name, p in model.named_parameters() if name.startswith(("link_head", "embed_head")))
-    peak = (torch.cuda.max_memory_allocated() if device.type == "cuda"
-            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+    peak = (
+        torch.cuda.max_memory_allocated()
+        if device.type == "cuda"
+        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    )
     return {
-        "n": n, "params_M": round(params / 1e6, 3), "link_embed_params_M": round(new_params / 1e6, 3),
+        "n": n,
+        "params_M": round(params / 1e6, 3),
+        "link_embed_params_M": round(new_params / 1e6, 3),
         "param_overhead_pct": round(100 * new_params / (params - new_params), 2),
         "gflops_per_frame": round(flops_full / n / 1e9, 2),
         "gflops_overhead_pct": round(100 * (flops_full - flops_plain) / flops_plain, 2),
         "ms_per_frame": round(1000 * times[len(times) // 2] / n, 1),
-        "peak_memory_MiB": round(peak / 2**20, 1), "device": device.type,
+        "peak_memory_MiB": round(peak / 2**20, 1),
+        "device": device.type,
     }
 
 
@@ -107,13 +114,38 @@ def main() -> None:
         return
     rows = []
     for n in args.frames:
-        cmd = [sys.executable, __file__, "--single", str(n), "--config-file", args.config_file, "--height",
-               str(args.height), "--width", str(args.width), "--device", args.device, "--repeats", str(args.repeats),
-               "--warmup", str(args.warmup)] + (["--bf16"] if args.bf16 else [])
+        cmd = [
+            sys.executable,
+            __file__,
+            "--single",
+            str(n),
+            "--config-file",
+            args.config_file,
+            "--height",
+            str(args.height),
+            "--width",
+            str(args.width),
+            "--device",
+            args.device,
+            "--repeats",
+            str(args.repeats),
+            "--warmup",
+            str(args.warmup),
+        ] + (["--bf16"] if args.bf16 else [])
         out = subprocess.run(cmd, capture_output=True, text=True, check=True)
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
-    print(json.dumps({"config": args.config_file, "height": args.height, "width": args.width, "bf16": args.bf16,
-                      "results": rows}, indent=1))
+    print(
+        json.dumps(
+            {
+                "config": args.config_file,
+                "height": args.height,
+                "width": args.width,
+                "bf16": args.bf16,
+                "results": rows,
+            },
+            indent=1,
+        )
+    )
 
 
 if __name__ == "__main__":

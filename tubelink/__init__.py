@@ -2,6 +2,7 @@
 
 Importing the package registers every built-in dataset split (cheap: nothing is read until a split is used).
 """
+
 from .config import add_tubelink_config, get_cfg
 from .data import builtin as _builtin  # noqa: F401  (registration side effect lives here only)
 

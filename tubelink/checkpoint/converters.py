@@ -1,4 +1,5 @@
 """Key conversions from other layouts to tubelink's (detectron2's) module names."""
+
 from __future__ import annotations
 
 import re
@@ -14,7 +15,9 @@ def is_torchvision_resnet(state: Dict[str, torch.Tensor]) -> bool:
     return "conv1.weight" in state and any(k.startswith("layer1.") for k in state)
 
 
-def torchvision_resnet_to_detectron2(state: Dict[str, torch.Tensor], prefix: str = "backbone.") -> Dict[str, torch.Tensor]:
+def torchvision_resnet_to_detectron2(
+    state: Dict[str, torch.Tensor], prefix: str = "backbone."
+) -> Dict[str, torch.Tensor]:
     """Rename a torchvision ResNet (ImageNet) state dict to detectron2's layout under `prefix`; drops `fc.*` and
     `num_batches_tracked` (FrozenBN has no such buffer)."""
     out = {}

@@ -7,6 +7,7 @@ Mask2Former checkpoints, and (only where the model has no such key) the old head
 `sem_seg_head.pixel_decoder.X`. Entries whose shape differs from the model's (e.g. the classifier of another dataset)
 are skipped and reported, never silently copied.
 """
+
 from __future__ import annotations
 
 import io
@@ -20,8 +21,14 @@ import numpy as np
 import torch
 from tabulate import tabulate
 
-__all__ = ["load_checkpoint_file", "normalize_keys", "load_state_into", "load_weights", "LoadReport",
-           "UnsafeCheckpointError"]
+__all__ = [
+    "load_checkpoint_file",
+    "normalize_keys",
+    "load_state_into",
+    "load_weights",
+    "LoadReport",
+    "UnsafeCheckpointError",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +93,7 @@ def normalize_keys(state: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
     """Rename known key variants (idempotent): strip `module.`, `static_query` -> `query_feat`."""
     out = {}
     for key, value in state.items():
-        new = key[len("module."):] if key.startswith("module.") else key
+        new = key[len("module.") :] if key.startswith("module.") else key
         new = new.replace("predictor.static_query.", "predictor.query_feat.")
         out[new] = value
     return out
@@ -104,8 +111,12 @@ class LoadReport:
     def table(self) -> str:
         """A per-module coverage table (first two key components) plus the skipped entries."""
         groups: Dict[str, List[int]] = {}
-        for kind, keys in (("loaded", self.loaded), ("skipped", [k for k, _, _ in self.skipped]),
-                           ("missing", self.missing), ("unexpected", self.unexpected)):
+        for kind, keys in (
+            ("loaded", self.loaded),
+            ("skipped", [k for k, _, _ in self.skipped]),
+            ("missing", self.missing),
+            ("unexpected", self.unexpected),
+        ):
             for key in keys:
                 row = groups.setdefault(".".join(key.split(".")[:2]), [0, 0, 0, 0])
                 row[("loaded", "skipped", "missing", "unexpected").index(kind)] += 1
@@ -122,7 +133,7 @@ def _move_old_head_keys(state: Dict[str, torch.Tensor], own_keys) -> Dict[str, t
     out = {}
     for key, value in state.items():
         if key.startswith("sem_seg_head.") and key not in own_keys and not key.startswith("sem_seg_head.predictor."):
-            moved = "sem_seg_head.pixel_decoder." + key[len("sem_seg_head."):]
+            moved = "sem_seg_head.pixel_decoder." + key[len("sem_seg_head.") :]
             if moved in own_keys and moved not in state:
                 key = moved
         out[key] = value

@@ -1,4 +1,5 @@
 """Config system: fvcore CfgNode with `_BASE_` inheritance and file-naming errors."""
+
 from .config import CfgNode, ConfigError, get_cfg
 from .defaults import add_tubelink_config
 

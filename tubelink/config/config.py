@@ -4,6 +4,7 @@ fvcore resolves the whole `_BASE_` chain into one dict before merging, so its "N
 "Type mismatch" errors cannot say which YAML file is at fault. `CfgNode.merge_from_file` here merges the chain
 file by file (bases first, same precedence as fvcore) and re-raises any merge error with the offending file.
 """
+
 from __future__ import annotations
 
 import os
@@ -80,4 +81,3 @@ def get_cfg() -> CfgNode:
     from .defaults import _C
 
     return _C.clone()
-

@@ -5,6 +5,7 @@ one to one. New concepts live under MODEL.TUBE_LINK.* (subclips, cross-tube link
 MODEL.TRACKER.* (association at inference). `add_tubelink_config` only adds keys detectron2's own `get_cfg()`
 lacks, so the same function serves detectron2's config when the bridge is active.
 """
+
 from .config import CfgNode as CN
 
 __all__ = ["add_tubelink_config", "base_detectron2_config"]

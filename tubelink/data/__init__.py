@@ -1,4 +1,5 @@
 """Datasets, catalogs, annotation decoders, clip sampling and mappers."""
+
 from .catalog import DatasetCatalog, Metadata, MetadataCatalog
 from .video_dict import FrameSegments, decode_frame
 

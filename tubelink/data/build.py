@@ -6,6 +6,7 @@ i*B .. i*B + B - 1 (B clips per GPU). So the stream needs no sampler state: resu
 there and reproduces the uninterrupted run exactly, with any number of worker processes (worker w produces the
 batches of iterations w, w + W, ...; the DataLoader returns workers' batches round-robin, i.e. in iteration order).
 """
+
 from __future__ import annotations
 
 import logging

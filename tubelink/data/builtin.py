@@ -3,10 +3,11 @@
 Roots are under $DETECTRON2_DATASETS (default ./datasets), resolved when a split is loaded; see
 datasets/README.md for each benchmark's layout. Synthetic splits are generated there on first use.
 """
+
 from __future__ import annotations
 
 import os
-from typing import Callable, Dict, List
+from typing import Callable, List
 
 from .catalog import DatasetCatalog, MetadataCatalog
 from .datasets import (
@@ -119,8 +120,14 @@ def register_all() -> None:
             _register(f"{prefix}_{split}", fmt, split, table, rel_root)
     for fmt in ("vipseg", "ytvis", "vspw", "kitti_step"):
         for split in SYNTHETIC_OPTIONS:
-            _register(f"synthetic_{fmt}_{split}", fmt, split, _synthetic_table(fmt), os.path.join("synthetic", fmt),
-                      synthetic=True)
+            _register(
+                f"synthetic_{fmt}_{split}",
+                fmt,
+                split,
+                _synthetic_table(fmt),
+                os.path.join("synthetic", fmt),
+                synthetic=True,
+            )
 
 
 register_all()

@@ -5,6 +5,7 @@ dicts (see `tubelink.data.video_dict`), and `MetadataCatalog.get(name)` returns 
 cannot be silently overwritten with a different value. When the detectron2 bridge is active, the same
 registrations are mirrored into detectron2's catalogs.
 """
+
 from __future__ import annotations
 
 from typing import Any, Callable, Dict, List
@@ -54,8 +55,7 @@ class Metadata:
 
     def __getattr__(self, key: str) -> Any:
         raise AttributeError(
-            f"metadata of dataset '{self.name}' has no attribute '{key}'; "
-            f"available: {', '.join(sorted(self.__dict__))}"
+            f"metadata of dataset '{self.name}' has no attribute '{key}'; available: {', '.join(sorted(self.__dict__))}"
         )
 
     def __setattr__(self, key: str, value: Any) -> None:

@@ -3,6 +3,7 @@
 The transform is drawn once from the clip's frame size and returned as a `TransformList`, so frames, masks and
 the ignore map of all frames go through exactly the same resize, crop, padding and flip.
 """
+
 from __future__ import annotations
 
 from typing import Sequence, Tuple
@@ -53,8 +54,9 @@ class ClipAugmentation:
         crop = tuple(inp.CROP.SIZE) if inp.CROP.ENABLED else None
         if inp.CROP.ENABLED and inp.CROP.TYPE != "absolute":
             raise ValueError(f"INPUT.CROP.TYPE: only 'absolute' crops are supported, got {inp.CROP.TYPE!r}")
-        return cls(inp.MIN_SIZE_TRAIN, inp.MAX_SIZE_TRAIN, tuple(inp.RESIZE_RATIO_RANGE), crop,
-                   inp.RANDOM_FLIP == "horizontal")
+        return cls(
+            inp.MIN_SIZE_TRAIN, inp.MAX_SIZE_TRAIN, tuple(inp.RESIZE_RATIO_RANGE), crop, inp.RANDOM_FLIP == "horizontal"
+        )
 
     def __call__(self, height: int, width: int, rng: np.random.Generator) -> TransformList:
         """Draw the clip's transform for frames of size (height, width)."""

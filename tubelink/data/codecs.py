@@ -3,6 +3,7 @@
 - COCO / VIPSeg panoptic RGB: segment id = R + 256*G + 256**2*B (0 = void).
 - KITTI-STEP panoptic PNG: R = semantic train id (255 = void), instance id = G*256 + B (0 = no instance / crowd).
 """
+
 from __future__ import annotations
 
 from typing import Tuple

@@ -1,4 +1,5 @@
 """Which frames form a training clip: neighbouring subclips of n frames (pure, explicit RNG)."""
+
 from __future__ import annotations
 
 from typing import List

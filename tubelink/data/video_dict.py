@@ -21,6 +21,7 @@ Track-id convention: thing instances keep the dataset's instance id (stable with
 `track_id = STUFF_TRACK_BASE + category_id`, so one stuff class is one entity per video, never colliding with
 instance ids.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,4 +1,5 @@
 """detectron2's command line (`default_argument_parser`) and run set-up (`default_setup`) for tubelink."""
+
 from __future__ import annotations
 
 import argparse

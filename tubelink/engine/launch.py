@@ -4,6 +4,7 @@
 gloo, so multi-process training is testable anywhere. Under `torchrun` (RANK / WORLD_SIZE / LOCAL_RANK set) the
 process group is initialised from the environment instead and nothing is spawned.
 """
+
 from __future__ import annotations
 
 import logging
@@ -30,7 +31,7 @@ def find_free_port() -> int:
 
 
 def default_backend() -> str:
-    """"nccl" when CUDA is available, else "gloo"."""
+    """ "nccl" when CUDA is available, else "gloo"."""
     return "nccl" if torch.cuda.is_available() else "gloo"
 
 

@@ -7,6 +7,7 @@
 - The schedule is an fvcore ParamScheduler (warmup, then multi-step or poly decay) wrapped as a torch LR
   scheduler that multiplies each group's initial learning rate.
 """
+
 from __future__ import annotations
 
 from typing import Dict, Iterable, List

@@ -1,4 +1,5 @@
 """Metrics identical to the official benchmark tools (VPQ, STQ, mIoU, mVC, YouTube-VIS AP), as pure functions."""
+
 from .evaluators import DatasetEvaluator, build_evaluator
 from .stq import STQStats, stq_result, stq_update
 from .vpq import PanopticFrame, PQStats, vpq_summary, vpq_video_stats

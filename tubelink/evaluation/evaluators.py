@@ -14,6 +14,7 @@ one starts or at `evaluate`):
   - "ytvis" (AP): once per video, inputs[i] = {"video": video dict}, outputs[i] = {"instances": [{"score",
     "category_id" (contiguous), "segmentations": [COCO RLE or None per frame]}]}.
 """
+
 from __future__ import annotations
 
 import abc
@@ -33,8 +34,15 @@ from .vpq import DEFAULT_WINDOWS, PanopticFrame, VPQAccumulator, merge_window_st
 from .vss import confusion_matrix, miou_from_confusion, mvc_from_accuracies, video_consistency_accuracies
 from .ytvis import ytvis_ap
 
-__all__ = ["DatasetEvaluator", "EVALUATOR_REGISTRY", "build_evaluator", "VPSEvaluator", "STEPEvaluator",
-           "VSSEvaluator", "YTVISEvaluator"]
+__all__ = [
+    "DatasetEvaluator",
+    "EVALUATOR_REGISTRY",
+    "build_evaluator",
+    "VPSEvaluator",
+    "STEPEvaluator",
+    "VSSEvaluator",
+    "YTVISEvaluator",
+]
 
 logger = logging.getLogger(__name__)
 _VOID = 255
@@ -153,14 +161,24 @@ class VPSEvaluator(_StreamingEvaluator):
     windows = DEFAULT_WINDOWS
 
     def _start(self, video):
-        return {"vpq": VPQAccumulator(len(self.table.categories), self.windows, str(video["video_id"])),
-                "stq": STQStats.empty(len(self.table.categories)), "gt_order": {}, "pred_order": {}}
+        return {
+            "vpq": VPQAccumulator(len(self.table.categories), self.windows, str(video["video_id"])),
+            "stq": STQStats.empty(len(self.table.categories)),
+            "gt_order": {},
+            "pred_order": {},
+        }
 
     def _add(self, state, video, t, output, where):
         ann = video["frame_annotations"][t]
         gt_ids = rgb2id(read_label_png(ann["pan_file"]))
-        gt_segs = {int(s["id"]): (self.table.contiguous_id(s["category_id"], ann["pan_file"]), bool(s.get("iscrowd", 0)),
-                                  int(s["area"])) for s in ann["segments_info"]}
+        gt_segs = {
+            int(s["id"]): (
+                self.table.contiguous_id(s["category_id"], ann["pan_file"]),
+                bool(s.get("iscrowd", 0)),
+                int(s["area"]),
+            )
+            for s in ann["segments_info"]
+        }
         pred_ids, pred_list = _panoptic_output(output, gt_ids.shape, where)
         pred_segs = {int(s["id"]): (int(s["category_id"]), False, 0) for s in pred_list}
         state["vpq"].add(PanopticFrame(gt_ids, gt_segs), PanopticFrame(pred_ids, pred_segs))
@@ -234,8 +252,11 @@ class VSSEvaluator(_StreamingEvaluator):
     clips = (8, 16)
 
     def _start(self, video):
-        return {"recent": [], "accs": {c: [] for c in self.clips},
-                "confusion": np.zeros((len(self.table.categories),) * 2, np.int64)}
+        return {
+            "recent": [],
+            "accs": {c: [] for c in self.clips},
+            "confusion": np.zeros((len(self.table.categories),) * 2, np.int64),
+        }
 
     def _add(self, state, video, t, output, where):
         raw = read_label_png(video["frame_annotations"][t])
@@ -245,10 +266,10 @@ class VSSEvaluator(_StreamingEvaluator):
         pred = _check_size(output["sem_seg"], gt.shape, where).astype(np.int64)
         state["confusion"] += confusion_matrix(gt, pred, len(self.table.categories))
         # mVC: the clip starting at frame t - c counts once frame t exists (T - c clips per video, as the tool)
-        state["recent"] = (state["recent"] + [(gt, pred)])[-(max(self.clips) + 1):]
+        state["recent"] = (state["recent"] + [(gt, pred)])[-(max(self.clips) + 1) :]
         for c in self.clips:
             if len(state["recent"]) >= c + 1:
-                window = state["recent"][-(c + 1):]
+                window = state["recent"][-(c + 1) :]
                 state["accs"][c] += video_consistency_accuracies([g for g, _ in window], [p for _, p in window], c)
 
     def _close(self, state):
@@ -288,21 +309,36 @@ class YTVISEvaluator(DatasetEvaluator):
             tracks: Dict[int, dict] = {}
             for t, anns in enumerate(video["frame_annotations"]):
                 for a in anns:
-                    tr = tracks.setdefault(a["track_id"], {"video_id": vid, "category_id": a["category_id"],
-                                                           "iscrowd": a["iscrowd"], "segmentations": [None] * n})
+                    tr = tracks.setdefault(
+                        a["track_id"],
+                        {
+                            "video_id": vid,
+                            "category_id": a["category_id"],
+                            "iscrowd": a["iscrowd"],
+                            "segmentations": [None] * n,
+                        },
+                    )
                     tr["segmentations"][t] = a["segmentation"]
             for tr in tracks.values():
-                masks = [decode_segmentation(s, h, w, f"video {vid}") if s is not None else None
-                         for s in tr["segmentations"]]
+                masks = [
+                    decode_segmentation(s, h, w, f"video {vid}") if s is not None else None for s in tr["segmentations"]
+                ]
                 tr["areas"] = [int(m.sum()) if m is not None else None for m in masks]
                 self._gt.append(tr)
             for inst in out["instances"]:
                 if len(inst["segmentations"]) != n:
-                    raise ValueError(f"{self.dataset_name} video {vid!r}: an instance has "
-                                     f"{len(inst['segmentations'])} per-frame masks for {n} frames")
-                self._results.append({"video_id": vid, "score": float(inst["score"]),
-                                      "category_id": to_dataset[int(inst["category_id"])],
-                                      "segmentations": inst["segmentations"]})
+                    raise ValueError(
+                        f"{self.dataset_name} video {vid!r}: an instance has "
+                        f"{len(inst['segmentations'])} per-frame masks for {n} frames"
+                    )
+                self._results.append(
+                    {
+                        "video_id": vid,
+                        "score": float(inst["score"]),
+                        "category_id": to_dataset[int(inst["category_id"])],
+                        "segmentations": inst["segmentations"],
+                    }
+                )
 
     def evaluate(self) -> Dict[str, float]:
         parts = comm.all_gather((self._videos, self._gt, self._results))

@@ -9,6 +9,7 @@ numbers equal the official tools'. A video without predictions is an error namin
 --missing-as-empty, counts as an empty prediction (every GT segment missed). Predictions of videos that are not
 in the split are ignored with a warning.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,16 +42,22 @@ def _empty_outputs(dataset_name: str, video: dict):
             yield {"video": video, "frame_index": t}, {"panoptic_seg": (np.zeros(shape, np.int64), [])}
 
 
-def evaluate_predictions(dataset_name: str, pred_dir: str, missing_as_empty: bool = False,
-                         progress: bool = True, max_videos: Optional[int] = None) -> Dict[str, float]:
+def evaluate_predictions(
+    dataset_name: str,
+    pred_dir: str,
+    missing_as_empty: bool = False,
+    progress: bool = True,
+    max_videos: Optional[int] = None,
+) -> Dict[str, float]:
     """Metrics of the predictions in `pred_dir` on the registered split `dataset_name`."""
     videos = DatasetCatalog.get(dataset_name)[:max_videos]
     evaluator = build_evaluator(dataset_name)
     index = load_prediction_index(dataset_name, pred_dir)
     extra = sorted(set(map(str, index)) - {str(v["video_id"]) for v in videos})
     if extra:  # documented convention: predictions of videos outside the split are ignored, loudly
-        logging.getLogger(__name__).warning(f"{pred_dir}: ignoring predictions of {len(extra)} videos not in "
-                                            f"{dataset_name}: {extra[:5]}")
+        logging.getLogger(__name__).warning(
+            f"{pred_dir}: ignoring predictions of {len(extra)} videos not in {dataset_name}: {extra[:5]}"
+        )
     for video in tqdm(videos, desc=f"evaluating {dataset_name}", disable=not progress):
         try:
             pairs = list(read_predictions(dataset_name, video, pred_dir, index))

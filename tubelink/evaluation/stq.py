@@ -10,6 +10,7 @@ Tube-Link ship; deeplab2 HEAD under numpy 2 sums float32 and differs by ~1e-8):
     prediction; a tube is one (class, instance) over the whole sequence; intersections need no class agreement.
     AQ = sum_seq sum_g (1/|g|) sum_p |g∩p|^2 / |g∪p| / total number of GT tubes.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -65,10 +66,15 @@ def stq_update(
         raise ValueError(f"prediction is {pred_semantic.shape}, ground truth {gt_semantic.shape}")
     gs = np.where(gt_semantic == void, num_classes, gt_semantic).astype(np.int64).ravel()
     ps = np.where(pred_semantic == void, num_classes, pred_semantic).astype(np.int64).ravel()
-    if gs.max(initial=0) > num_classes or ps.max(initial=0) > num_classes or min(gs.min(initial=0), ps.min(initial=0)) < 0:
+    if (
+        gs.max(initial=0) > num_classes
+        or ps.max(initial=0) > num_classes
+        or min(gs.min(initial=0), ps.min(initial=0)) < 0
+    ):
         raise ValueError(f"semantic labels must lie in [0, {num_classes}) or be void ({void})")
     stats.confusion += np.bincount(gs * (num_classes + 1) + ps, minlength=(num_classes + 1) ** 2).reshape(
-        num_classes + 1, num_classes + 1)
+        num_classes + 1, num_classes + 1
+    )
     thing = np.append(np.asarray(is_thing, bool), False)
     gi, pi = gt_instance.astype(np.int64).ravel(), pred_instance.astype(np.int64).ravel()
     label_mask = thing[gs]

@@ -9,6 +9,7 @@ STQ follows the official driver exactly: within a video every segment id, stuff 
 appearance in the segments_info lists (frame order, list order) from 0, and that number is the instance; so a thing
 listed first gets instance 0 and is treated as crowd (dropped from AQ). Pixels outside every segment are void.
 """
+
 from __future__ import annotations
 
 import json
@@ -66,8 +67,14 @@ def iter_vipseg_videos(gt_json: str, gt_pan_dir: str, pred_json: str, pred_pan_d
         frames = []
         for image, ga, pa in zip(video["images"], gt_anns, pred_anns):
             name = os.path.splitext(image["file_name"])[0] + ".png"
-            frames.append((os.path.join(gt_pan_dir, vid, name), os.path.join(pred_pan_dir, vid, name),
-                           ga["segments_info"], pa["segments_info"]))
+            frames.append(
+                (
+                    os.path.join(gt_pan_dir, vid, name),
+                    os.path.join(pred_pan_dir, vid, name),
+                    ga["segments_info"],
+                    pa["segments_info"],
+                )
+            )
         yield vid, frames
 
 
@@ -129,8 +136,10 @@ def evaluate_vipseg_submission(
     cats = sorted(gt["categories"], key=lambda c: c["id"])
     index = {c["id"]: i for i, c in enumerate(cats)}  # category id -> row of the statistics
     is_thing = [bool(c["isthing"]) for c in cats]
-    jobs = ((video, index, is_thing, tuple(windows)) for video in iter_vipseg_videos(gt_json, gt_pan_dir, pred_json,
-                                                                                      pred_pan_dir))
+    jobs = (
+        (video, index, is_thing, tuple(windows))
+        for video in iter_vipseg_videos(gt_json, gt_pan_dir, pred_json, pred_pan_dir)
+    )
     bar = dict(total=len(gt["videos"]), disable=not progress, desc="VPQ/STQ")
     if num_workers > 0:
         with Pool(num_workers) as pool:

@@ -10,6 +10,7 @@ the window is one tube. Per window (official conventions, see metrics-reference.
 Statistics (IoU sum, TP, FP, FN per category) are summed over windows and videos; PQ per category
 IoU / (TP + FP/2 + FN/2), averaged over the categories with TP + FP + FN > 0.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -160,13 +161,14 @@ def vpq_video_stats(
     """
     if len(gt_frames) != len(pred_frames):
         raise ValueError(f"video {video_id!r}: {len(gt_frames)} ground-truth frames but {len(pred_frames)} predicted")
-    overlaps = [frame_overlaps(g, p, f"video {video_id!r} frame {t}") for t, (g, p) in
-                enumerate(zip(gt_frames, pred_frames))]
+    overlaps = [
+        frame_overlaps(g, p, f"video {video_id!r} frame {t}") for t, (g, p) in enumerate(zip(gt_frames, pred_frames))
+    ]
     out = {}
     for k in windows:
         stats = PQStats.zeros(num_categories)
         for start in range(len(overlaps) - k + 1):
-            stats = stats + _window_stats(overlaps[start:start + k], num_categories)
+            stats = stats + _window_stats(overlaps[start : start + k], num_categories)
         out[k] = stats
     return out
 
@@ -196,7 +198,10 @@ def vpq_summary(stats_by_window: Mapping[int, PQStats], is_thing: Sequence[bool]
         out[f"VPQ@{k}"] = 100 * pq_from_stats(stats)[0]
         out[f"VPQ_thing@{k}"] = 100 * pq_from_stats(stats, things)[0]
         out[f"VPQ_stuff@{k}"] = 100 * pq_from_stats(stats, ~things)[0]
-    for name, ks in (("VPQ", [k for k in PAPER_WINDOWS if k in stats_by_window]), ("VPQ_official", sorted(stats_by_window))):
+    for name, ks in (
+        ("VPQ", [k for k in PAPER_WINDOWS if k in stats_by_window]),
+        ("VPQ_official", sorted(stats_by_window)),
+    ):
         if ks:
             for part in ("", "_thing", "_stuff"):
                 out[f"{name}{part}"] = float(np.mean([out[f"VPQ{part}@{k}"] for k in ks]))
@@ -228,7 +233,7 @@ class VPQAccumulator:
         """Add the next frame of the video."""
         self._recent.append(frame_overlaps(gt, pred, f"video {self.video_id!r} frame {self._frames}"))
         self._frames += 1
-        self._recent = self._recent[-max(self.windows):]
+        self._recent = self._recent[-max(self.windows) :]
         for k in self.windows:
             if len(self._recent) >= k:
                 self.stats[k] = self.stats[k] + _window_stats(self._recent[-k:], self.num_categories)

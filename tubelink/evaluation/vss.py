@@ -8,6 +8,7 @@
   compared like any label) and whose prediction is also constant there; accuracy = |both| / |GT constant|.
   mVC = nanmean over all clips of all videos. The GT only selects pixels; class correctness is not involved.
 """
+
 from __future__ import annotations
 
 from typing import Dict, List, Sequence

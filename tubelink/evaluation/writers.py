@@ -8,6 +8,7 @@
   zipped `submission.zip` the challenge servers take.
 Readers of these formats (`read_*_predictions`) turn the files back into evaluator outputs.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,7 +22,13 @@ from ..data.catalog import MetadataCatalog
 from ..data.codecs import id2rgb, kitti_step_decode, kitti_step_encode, rgb2id
 from ..data.datasets.common import ClassTable, read_label_png, write_png
 
-__all__ = ["MissingPrediction", "SubmissionWriter", "build_submission_writer", "load_prediction_index", "read_predictions"]
+__all__ = [
+    "MissingPrediction",
+    "SubmissionWriter",
+    "build_submission_writer",
+    "load_prediction_index",
+    "read_predictions",
+]
 
 _VOID = 255
 
@@ -82,10 +89,20 @@ class SubmissionWriter:
 
     def _write_ytvis(self, inp: dict, out: dict) -> None:
         for inst in out["instances"]:
-            segs = [dict(s, counts=s["counts"].decode("ascii") if isinstance(s["counts"], bytes) else s["counts"])
-                    if s is not None else None for s in inst["segmentations"]]
-            self._results.append({"video_id": inp["video"]["video_id"], "score": float(inst["score"]),
-                                  "category_id": self._to_dataset[int(inst["category_id"])], "segmentations": segs})
+            segs = [
+                dict(s, counts=s["counts"].decode("ascii") if isinstance(s["counts"], bytes) else s["counts"])
+                if s is not None
+                else None
+                for s in inst["segmentations"]
+            ]
+            self._results.append(
+                {
+                    "video_id": inp["video"]["video_id"],
+                    "score": float(inst["score"]),
+                    "category_id": self._to_dataset[int(inst["category_id"])],
+                    "segmentations": segs,
+                }
+            )
 
     def close(self) -> List[str]:
         """Write the index files (pred.json / results.json + zip); returns the files written."""
@@ -147,8 +164,9 @@ def read_predictions(dataset_name: str, video: dict, pred_dir: str, index: Dict)
     fmt = meta.annotation_format
     if fmt == "ytvis":
         where = os.path.join(pred_dir, "results.json")
-        instances = [dict(r, category_id=table.contiguous_id(r["category_id"], where))
-                     for r in index.get(video["video_id"], [])]
+        instances = [
+            dict(r, category_id=table.contiguous_id(r["category_id"], where)) for r in index.get(video["video_id"], [])
+        ]
         yield {"video": video}, {"instances": instances}
         return
     if fmt == "vipseg":
@@ -167,19 +185,26 @@ def read_predictions(dataset_name: str, video: dict, pred_dir: str, index: Dict)
         stem = _stem(frame_path)
         if fmt == "vipseg":
             ids = rgb2id(read_label_png(os.path.join(pred_dir, "pan_pred", vid, stem + ".png")))
-            segs = [{"id": s["id"], "category_id": table.contiguous_id(s["category_id"], f"{pred_dir}/pred.json")}
-                    for s in frames[t]["segments_info"]]
+            segs = [
+                {"id": s["id"], "category_id": table.contiguous_id(s["category_id"], f"{pred_dir}/pred.json")}
+                for s in frames[t]["segments_info"]
+            ]
             yield {"video": video, "frame_index": t}, {"panoptic_seg": (ids, segs)}
         elif fmt == "kitti_step":
-            sem, inst = kitti_step_decode(read_label_png(os.path.join(pred_dir, stem.replace("_leftImg8bit", "")
-                                                                      + "_panoptic.png")))
+            sem, inst = kitti_step_decode(
+                read_label_png(os.path.join(pred_dir, stem.replace("_leftImg8bit", "") + "_panoptic.png"))
+            )
             ids = np.where(sem == _VOID, 0, (sem + 1) * 65536 + inst)
-            segs = [{"id": int(i), "category_id": table.contiguous_id(int(i) // 65536 - 1, pred_dir)}
-                    for i in np.unique(ids) if i]
+            segs = [
+                {"id": int(i), "category_id": table.contiguous_id(int(i) // 65536 - 1, pred_dir)}
+                for i in np.unique(ids)
+                if i
+            ]
             yield {"video": video, "frame_index": t}, {"panoptic_seg": (ids, segs)}
         else:  # vspw: class + 1
             label = read_label_png(os.path.join(pred_dir, vid, stem + ".png"))
             if label.min(initial=1) < 1:
-                raise ValueError(f"{os.path.join(pred_dir, vid, stem + '.png')}: VSPW predictions hold class + 1 "
-                                 "(1..C); found 0")
+                raise ValueError(
+                    f"{os.path.join(pred_dir, vid, stem + '.png')}: VSPW predictions hold class + 1 (1..C); found 0"
+                )
             yield {"video": video, "frame_index": t}, {"sem_seg": label - 1}

@@ -7,6 +7,7 @@ non-zero per-frame areas (GT: the JSON's `areas`; results: from the RLEs), with 
 medium < 256², large. Matching, maxDets (1, 10, 100 per video and category), accumulation and the 12 summary
 numbers are pycocotools' own.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -57,16 +58,23 @@ class YTVISeval(COCOeval):
         gt_anns = []
         for ann in gt.get("annotations", []):
             h, w = sizes[ann["video_id"]]
-            gt_anns.append(dict(ann, image_id=ann["video_id"], area=_avg_area(ann.get("areas", [])),
-                                segmentations=[_to_rle(s, h, w) for s in ann["segmentations"]]))
+            gt_anns.append(
+                dict(
+                    ann,
+                    image_id=ann["video_id"],
+                    area=_avg_area(ann.get("areas", [])),
+                    segmentations=[_to_rle(s, h, w) for s in ann["segmentations"]],
+                )
+            )
         dt_anns = []
         for k, res in enumerate(results):
             if res["video_id"] not in sizes:
                 raise ValueError(f"result {k}: video_id {res['video_id']} is not in the ground truth")
             segs = res["segmentations"]
             areas = [int(mask_util.area(s)) if s else None for s in segs]
-            dt_anns.append(dict(res, id=k + 1, image_id=res["video_id"], area=_avg_area(areas), iscrowd=0,
-                                segmentations=segs))
+            dt_anns.append(
+                dict(res, id=k + 1, image_id=res["video_id"], area=_avg_area(areas), iscrowd=0, segmentations=segs)
+            )
         cats = copy.deepcopy(gt["categories"])
         super().__init__(_video_coco(gt["videos"], gt_anns, cats), _video_coco(gt["videos"], dt_anns, cats), "segm")
         self.params.areaRng = [[0, 1e5**2], [0, 128**2], [128**2, 256**2], [256**2, 1e5**2]]

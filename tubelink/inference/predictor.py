@@ -14,6 +14,7 @@ Outputs per task (`task` of the model / config):
     None per frame]}].
 Outputs are at each frame's original size (the input dicts' "height" / "width").
 """
+
 from __future__ import annotations
 
 from collections import Counter, defaultdict
@@ -33,9 +34,18 @@ __all__ = ["VideoPredictor"]
 class VideoPredictor:
     """Streams one video at a time through `model` (the TubeLink inference contract) and a tracker."""
 
-    def __init__(self, model: Callable, task: str, is_thing: Sequence[bool], tracker: Tracker, window: int = 2,
-                 overlap: int = 0, object_mask_threshold: float = 0.8, overlap_threshold: float = 0.8,
-                 instances_per_window: int = 10) -> None:
+    def __init__(
+        self,
+        model: Callable,
+        task: str,
+        is_thing: Sequence[bool],
+        tracker: Tracker,
+        window: int = 2,
+        overlap: int = 0,
+        object_mask_threshold: float = 0.8,
+        overlap_threshold: float = 0.8,
+        instances_per_window: int = 10,
+    ) -> None:
         if task not in ("vps", "vss", "vis"):
             raise ValueError(f"task must be vps, vss or vis, got {task!r}")
         if window < 1 or not 0 <= overlap < window:
@@ -60,7 +70,7 @@ class VideoPredictor:
             if len(buffer) == self.window:
                 yield from self._run(buffer, start, emitted, len(buffer))
                 emitted = start + len(buffer)
-                keep = buffer[len(buffer) - self.overlap:] if self.overlap else []
+                keep = buffer[len(buffer) - self.overlap :] if self.overlap else []
                 start += len(buffer) - len(keep)
                 buffer = keep
         if len(buffer) - (self.overlap if emitted else 0) > 0:  # frames not returned yet remain
@@ -89,8 +99,9 @@ class VideoPredictor:
         return [{"sem_seg": sem[t].numpy()} for t in range(masks.shape[1])]
 
     def _vps(self, out, masks, start) -> List[dict]:
-        panoptic, segments = panoptic_fusion(out["pred_logits"], masks, self.is_thing, self.object_mask_threshold,
-                                             self.overlap_threshold)
+        panoptic, segments = panoptic_fusion(
+            out["pred_logits"], masks, self.is_thing, self.object_mask_threshold, self.overlap_threshold
+        )
         things = [s for s in segments if s["isthing"]]
         ids = torch.full((0,), -1)
         if things:
@@ -114,22 +125,37 @@ class VideoPredictor:
             else:
                 tid, new_id = -1, 1 + s["category_id"]
             remap[s["id"]] = new_id
-            infos.append({"id": new_id, "category_id": s["category_id"], "isthing": s["isthing"], "track_id": tid,
-                          "score": s["score"]})
+            infos.append(
+                {
+                    "id": new_id,
+                    "category_id": s["category_id"],
+                    "isthing": s["isthing"],
+                    "track_id": tid,
+                    "score": s["score"],
+                }
+            )
         video_ids = remap[panoptic.long()].to(torch.int32)
-        return [{"panoptic_seg": (video_ids[t].numpy(), [i for i in infos if (video_ids[t] == i["id"]).any()])}
-                for t in range(masks.shape[1])]
+        return [
+            {"panoptic_seg": (video_ids[t].numpy(), [i for i in infos if (video_ids[t] == i["id"]).any()])}
+            for t in range(masks.shape[1])
+        ]
 
     def _vis(self, out, masks, start) -> List[dict]:
         scores, labels, inst_masks, queries = instance_inference(out["pred_logits"], masks, self.instances_per_window)
         keep = scores > 0
         frames = [{"instances": []} for _ in range(masks.shape[1])]
         if keep.any():
-            det = TubeDetections(embeds=out["pred_embeds"][queries[keep]].float(), scores=scores[keep],
-                                 labels=labels[keep], frame_index=start, masks=inst_masks[keep])
+            det = TubeDetections(
+                embeds=out["pred_embeds"][queries[keep]].float(),
+                scores=scores[keep],
+                labels=labels[keep],
+                frame_index=start,
+                masks=inst_masks[keep],
+            )
             ids = self.tracker.update(det)
-            for tid, score, label, tube in zip(ids.tolist(), scores[keep].tolist(), labels[keep].tolist(),
-                                               inst_masks[keep]):
+            for tid, score, label, tube in zip(
+                ids.tolist(), scores[keep].tolist(), labels[keep].tolist(), inst_masks[keep]
+            ):
                 if tid < 0:
                     continue
                 track = self._tracks[tid]
@@ -139,8 +165,9 @@ class VideoPredictor:
                     if start + t not in track["masks"] and tube[t].any():
                         rle = mask_util.encode(np.asfortranarray(tube[t].numpy().astype(np.uint8)))
                         track["masks"][start + t] = rle
-                        frames[t]["instances"].append({"track_id": tid, "category_id": label, "score": score,
-                                                       "mask": tube[t].numpy()})
+                        frames[t]["instances"].append(
+                            {"track_id": tid, "category_id": label, "score": score, "mask": tube[t].numpy()}
+                        )
         return frames
 
     def video_instances(self) -> List[dict]:
@@ -149,6 +176,12 @@ class VideoPredictor:
         out = []
         for tid, track in sorted(self._tracks.items()):
             segs: List[Optional[dict]] = [track["masks"].get(t) for t in range(self._num_frames)]
-            out.append({"track_id": tid, "score": float(np.mean(track["scores"])),
-                        "category_id": Counter(track["labels"]).most_common(1)[0][0], "segmentations": segs})
+            out.append(
+                {
+                    "track_id": tid,
+                    "score": float(np.mean(track["scores"])),
+                    "category_id": Counter(track["labels"]).most_common(1)[0][0],
+                    "segmentations": segs,
+                }
+            )
         return sorted(out, key=lambda inst: -inst["score"])[: self.instances_per_window]

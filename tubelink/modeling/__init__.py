@@ -2,6 +2,7 @@
 
 `build_model(cfg)` builds MODEL.META_ARCHITECTURE; importing this package registers every module.
 """
+
 from . import backbone, meta_arch, pixel_decoder, transformer_decoder  # noqa: F401  (registration)
 from .registry import META_ARCH_REGISTRY
 

@@ -5,6 +5,7 @@ names `loss_ce`, `loss_mask`, `loss_dice` for the last prediction and `loss_*_{i
 caller multiplies by `weight_dict`. `criterion.last_indices` holds the last prediction's matching for TCL.
 targets[b] = {"labels": int64 (G,), "masks": bool (G, n, H, W), "ignore": optional bool (n, H, W)}.
 """
+
 from __future__ import annotations
 
 from typing import Dict, List
@@ -24,15 +25,25 @@ __all__ = ["TubeSetCriterion"]
 class TubeSetCriterion(nn.Module):
     """See the module docstring. `empty_weight` is derived from the config, so it is not saved in checkpoints."""
 
-    def __init__(self, num_classes: int, matcher: TubeHungarianMatcher, weight_dict: Dict[str, float],
-                 eos_coef: float = 0.1, num_points: int = 12544, oversample_ratio: float = 3.0,
-                 importance_sample_ratio: float = 0.75) -> None:
+    def __init__(
+        self,
+        num_classes: int,
+        matcher: TubeHungarianMatcher,
+        weight_dict: Dict[str, float],
+        eos_coef: float = 0.1,
+        num_points: int = 12544,
+        oversample_ratio: float = 3.0,
+        importance_sample_ratio: float = 0.75,
+    ) -> None:
         super().__init__()
         self.num_classes = num_classes
         self.matcher = matcher
         self.weight_dict = weight_dict
         self.num_points, self.oversample_ratio, self.importance_sample_ratio = (
-            num_points, oversample_ratio, importance_sample_ratio)
+            num_points,
+            oversample_ratio,
+            importance_sample_ratio,
+        )
         empty_weight = torch.ones(num_classes + 1)
         empty_weight[-1] = eos_coef
         self.register_buffer("empty_weight", empty_weight, persistent=False)
@@ -52,17 +63,21 @@ class TubeSetCriterion(nn.Module):
         tgt = torch.cat([targets[b]["masks"][t] for b, (_, t) in enumerate(indices)]).float()  # (K, n, H, W)
         src_long = tube_to_long_image(src.float())
         with torch.no_grad():
-            coords = uncertain_point_coords(src_long, self.num_points, self.oversample_ratio,
-                                            self.importance_sample_ratio)
+            coords = uncertain_point_coords(
+                src_long, self.num_points, self.oversample_ratio, self.importance_sample_ratio
+            )
             point_labels = point_sample(tube_to_long_image(tgt), coords)[:, 0]
             weights = None
             if all("ignore" in t for t in targets):
-                ignore = torch.cat([targets[b]["ignore"][None].expand(len(t), -1, -1, -1)
-                                    for b, (_, t) in enumerate(indices)]).float()
+                ignore = torch.cat(
+                    [targets[b]["ignore"][None].expand(len(t), -1, -1, -1) for b, (_, t) in enumerate(indices)]
+                ).float()
                 weights = point_sample(tube_to_long_image(ignore), coords)[:, 0] < 0.5
         point_logits = point_sample(src_long, coords)[:, 0]
-        return {"loss_mask": sigmoid_ce_loss(point_logits, point_labels, num_masks, weights),
-                "loss_dice": dice_loss(point_logits, point_labels, num_masks, weights)}
+        return {
+            "loss_mask": sigmoid_ce_loss(point_logits, point_labels, num_masks, weights),
+            "loss_dice": dice_loss(point_logits, point_labels, num_masks, weights),
+        }
 
     def _losses(self, outputs, targets, indices, num_masks) -> Dict[str, torch.Tensor]:
         losses = {"loss_ce": self._loss_labels(outputs["pred_logits"], targets, indices)}

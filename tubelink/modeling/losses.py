@@ -1,4 +1,5 @@
 """Mask and classification losses and the matching costs built from them (pure functions, float32 inside)."""
+
 from __future__ import annotations
 
 from typing import Optional
@@ -6,12 +7,19 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
-__all__ = ["sigmoid_ce_loss", "dice_loss", "pairwise_sigmoid_ce", "pairwise_dice", "multi_positive_contrastive_loss",
-           "cosine_l2_loss"]
+__all__ = [
+    "sigmoid_ce_loss",
+    "dice_loss",
+    "pairwise_sigmoid_ce",
+    "pairwise_dice",
+    "multi_positive_contrastive_loss",
+    "cosine_l2_loss",
+]
 
 
-def sigmoid_ce_loss(logits: torch.Tensor, targets: torch.Tensor, num_masks: float,
-                    weights: Optional[torch.Tensor] = None) -> torch.Tensor:
+def sigmoid_ce_loss(
+    logits: torch.Tensor, targets: torch.Tensor, num_masks: float, weights: Optional[torch.Tensor] = None
+) -> torch.Tensor:
     """Binary cross-entropy of (M, P) point logits against (M, P) targets, mean over points, sum / num_masks.
 
     weights (M, P) in {0, 1} drop points (ignored pixels); the mean then runs over the kept points.
@@ -23,8 +31,9 @@ def sigmoid_ce_loss(logits: torch.Tensor, targets: torch.Tensor, num_masks: floa
     return ((loss * w).sum(1) / w.sum(1).clamp(min=1)).sum() / num_masks
 
 
-def dice_loss(logits: torch.Tensor, targets: torch.Tensor, num_masks: float,
-              weights: Optional[torch.Tensor] = None) -> torch.Tensor:
+def dice_loss(
+    logits: torch.Tensor, targets: torch.Tensor, num_masks: float, weights: Optional[torch.Tensor] = None
+) -> torch.Tensor:
     """1 - (2 sum(p t) + 1) / (sum p + sum t + 1) per mask (Mask2Former's dice), sum / num_masks. Shapes (M, P)."""
     p = logits.float().sigmoid()
     t = targets.float()
@@ -48,7 +57,9 @@ def pairwise_dice(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return 1 - (2 * p @ t.t() + 1) / (p.sum(1)[:, None] + t.sum(1)[None, :] + 1)
 
 
-def multi_positive_contrastive_loss(embed_a: torch.Tensor, embed_b: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+def multi_positive_contrastive_loss(
+    embed_a: torch.Tensor, embed_b: torch.Tensor, targets: torch.Tensor
+) -> torch.Tensor:
     """Tube-Link eq. 2: mean over rows with a positive of log(1 + sum_pos sum_neg exp(d_neg - d_pos)).
 
     Args:
@@ -69,8 +80,13 @@ def multi_positive_contrastive_loss(embed_a: torch.Tensor, embed_b: torch.Tensor
     return F.softplus(lse_neg + lse_pos)[rows].mean()
 
 
-def cosine_l2_loss(embed_a: torch.Tensor, embed_b: torch.Tensor, targets: torch.Tensor, neg_margin: float = 0.0,
-                   hard_negative_ratio: int = 0) -> torch.Tensor:
+def cosine_l2_loss(
+    embed_a: torch.Tensor,
+    embed_b: torch.Tensor,
+    targets: torch.Tensor,
+    neg_margin: float = 0.0,
+    hard_negative_ratio: int = 0,
+) -> torch.Tensor:
     """Tube-Link eq. 3: mean of (cos(a, b) - target)^2 over pairs.
 
     The original code's variant: negatives' cosines are shifted by -neg_margin, values clamped to [0, 1], and with

@@ -3,6 +3,7 @@
 Tube masks (n frames) are sampled as one "long image" with the frames stacked vertically, as the original
 Tube-Link: a point then lands in one frame, and all frames of a tube share the point budget.
 """
+
 from __future__ import annotations
 
 import torch
@@ -23,8 +24,13 @@ def point_sample(inputs: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
     return F.grid_sample(inputs, grid.to(inputs.dtype), mode="bilinear", align_corners=False).squeeze(3)
 
 
-def uncertain_point_coords(logits: torch.Tensor, num_points: int, oversample_ratio: float,
-                           importance_sample_ratio: float, generator: torch.Generator | None = None) -> torch.Tensor:
+def uncertain_point_coords(
+    logits: torch.Tensor,
+    num_points: int,
+    oversample_ratio: float,
+    importance_sample_ratio: float,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """Coordinates (N, num_points, 2): the most uncertain (|logit| smallest) of oversampled random points, plus
     random points for the rest.
 

@@ -3,6 +3,7 @@
 Inputs everywhere: `pred_logits` (Q, C+1) tube class logits (last column = no object) shared by the tube's frames,
 and `pred_masks` (Q, n, H, W) mask logits at output resolution.
 """
+
 from __future__ import annotations
 
 from typing import Dict, List, Sequence, Tuple
@@ -69,8 +70,14 @@ def panoptic_fusion(
             stuff_segment_of_class[category] = seg_id
         panoptic[segment] = seg_id
         segments.append(
-            {"id": seg_id, "category_id": category, "isthing": thing, "score": float(scores[q]),
-             "query_index": q, "area": int(segment.sum())}
+            {
+                "id": seg_id,
+                "category_id": category,
+                "isthing": thing,
+                "score": float(scores[q]),
+                "query_index": q,
+                "area": int(segment.sum()),
+            }
         )
     return panoptic, segments
 

@@ -1,4 +1,5 @@
 """Every registry of tubelink, in one place (fvcore's Registry, as detectron2 uses)."""
+
 from fvcore.common.registry import Registry
 
 META_ARCH_REGISTRY = Registry("META_ARCH")

@@ -7,6 +7,7 @@ Query assignment (per subclip, one label per query): a GT index (>= 0), NEGATIVE
 Targets: key query i (assigned) and reference query j (assigned or negative) are a positive pair iff their GT
 tubes carry the same track id.
 """
+
 from __future__ import annotations
 
 from typing import Dict
@@ -33,8 +34,9 @@ def tube_iou(pred_masks: torch.Tensor, gt_masks: torch.Tensor) -> torch.Tensor:
     return inter / union.clamp(min=1)
 
 
-def assign_queries_by_iou(pred_masks: torch.Tensor, gt_masks: torch.Tensor, pos_iou: float = 0.7,
-                          neg_iou: float = 0.3) -> torch.Tensor:
+def assign_queries_by_iou(
+    pred_masks: torch.Tensor, gt_masks: torch.Tensor, pos_iou: float = 0.7, neg_iou: float = 0.3
+) -> torch.Tensor:
     """int64 (Q,) assignment by tube IoU thresholds (see the module docstring)."""
     q = pred_masks.shape[0]
     if gt_masks.shape[0] == 0:
@@ -68,9 +70,16 @@ def tcl_targets(assign_a: torch.Tensor, tracks_a: torch.Tensor, assign_b: torch.
     return rows, cols, targets.float()
 
 
-def tcl_losses(embed_a: torch.Tensor, embed_b: torch.Tensor, assign_a: torch.Tensor, tracks_a: torch.Tensor,
-               assign_b: torch.Tensor, tracks_b: torch.Tensor, aux_neg_margin: float = 0.0,
-               aux_hard_neg_ratio: int = 0) -> Dict[str, torch.Tensor]:
+def tcl_losses(
+    embed_a: torch.Tensor,
+    embed_b: torch.Tensor,
+    assign_a: torch.Tensor,
+    tracks_a: torch.Tensor,
+    assign_b: torch.Tensor,
+    tracks_b: torch.Tensor,
+    aux_neg_margin: float = 0.0,
+    aux_hard_neg_ratio: int = 0,
+) -> Dict[str, torch.Tensor]:
     """{"loss_tcl": eq. 2, "loss_tcl_aux": eq. 3} between key embeddings (Qa, D) and reference embeddings (Qb, D);
     both exactly 0 (keeping the graph) when no key query has a positive in the reference subclip."""
     rows, cols, targets = tcl_targets(assign_a, tracks_a, assign_b, tracks_b)
@@ -79,5 +88,7 @@ def tcl_losses(embed_a: torch.Tensor, embed_b: torch.Tensor, assign_a: torch.Ten
         return {"loss_tcl": zero, "loss_tcl_aux": zero}
     ea, eb = embed_a[rows.to(embed_a.device)], embed_b[cols.to(embed_b.device)]
     targets = targets.to(embed_a.device)
-    return {"loss_tcl": multi_positive_contrastive_loss(ea, eb, targets),
-            "loss_tcl_aux": cosine_l2_loss(ea, eb, targets, aux_neg_margin, aux_hard_neg_ratio)}
+    return {
+        "loss_tcl": multi_positive_contrastive_loss(ea, eb, targets),
+        "loss_tcl_aux": cosine_l2_loss(ea, eb, targets, aux_neg_margin, aux_hard_neg_ratio),
+    }

@@ -3,6 +3,7 @@
 A tracker sees the tubes of one subclip at a time (`update`) and returns one persistent identity per tube, so
 video-level identities come from chaining subclips near-online. `reset` starts a new video.
 """
+
 from __future__ import annotations
 
 import abc

@@ -1,4 +1,5 @@
 """Similarities between detection embeddings and track-memory embeddings (pure functions)."""
+
 from __future__ import annotations
 
 import torch

@@ -8,6 +8,7 @@ Both share one life cycle per subclip (`MemoryTracker.update`):
   4. matched and new tracks update the memory (momentum on embeddings); tracks unseen for more than
      MEMORY_FRAMES frames are retired, so an occlusion shorter than the memory keeps the identity.
 """
+
 from __future__ import annotations
 
 import abc

@@ -1,4 +1,5 @@
 """torch.distributed helpers that also work in a single process (detectron2's `comm` contract)."""
+
 from __future__ import annotations
 
 from typing import Any, List

@@ -1,4 +1,5 @@
 """Logging set-up: a console handler on the main process and `log.txt` (per rank) in the output folder."""
+
 from __future__ import annotations
 
 import logging

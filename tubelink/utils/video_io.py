@@ -3,6 +3,7 @@
 OpenCV's bundled FFmpeg cannot write H.264, which most players need; PyAV ships an FFmpeg with libx264.
 Frames are always RGB uint8 (H, W, 3).
 """
+
 from __future__ import annotations
 
 import glob
@@ -80,7 +81,9 @@ def open_video_source(spec: str, default_fps: float = 10.0) -> VideoSource:
         paths = sorted(p for p in glob.glob(spec) if p.lower().endswith(IMAGE_EXTENSIONS))
         if not paths:
             raise FileNotFoundError(f"{spec}: the glob matches no image file ({', '.join(IMAGE_EXTENSIONS)})")
-        return VideoSource(os.path.basename(os.path.dirname(paths[0])) or "frames", default_fps, len(paths), spec, paths)
+        return VideoSource(
+            os.path.basename(os.path.dirname(paths[0])) or "frames", default_fps, len(paths), spec, paths
+        )
     if os.path.isdir(spec):
         paths = sorted(os.path.join(spec, f) for f in os.listdir(spec) if f.lower().endswith(IMAGE_EXTENSIONS))
         if not paths:
@@ -129,7 +132,9 @@ class VideoWriter:
             self._size = (h, w)
             self._stream.height, self._stream.width = h + h % 2, w + w % 2
         elif (h, w) != self._size:
-            raise ValueError(f"{self.path}: frame {self.frames_written} is {h}x{w}, expected {self._size[0]}x{self._size[1]}")
+            raise ValueError(
+                f"{self.path}: frame {self.frames_written} is {h}x{w}, expected {self._size[0]}x{self._size[1]}"
+            )
         if h % 2 or w % 2:  # yuv420p needs even sizes
             frame = np.pad(frame, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
         packet_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")

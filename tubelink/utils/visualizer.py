@@ -1,4 +1,5 @@
 """Drawing segmentation results on frames with colours that stay fixed per identity across a video."""
+
 from __future__ import annotations
 
 import colorsys
@@ -84,11 +85,21 @@ def draw_segments(
 
 
 def draw_semantic(
-    frame: np.ndarray, semantic: np.ndarray, class_names: Sequence[str],
-    class_colors: Optional[Sequence[Sequence[int]]] = None, alpha: float = 0.5,
+    frame: np.ndarray,
+    semantic: np.ndarray,
+    class_names: Sequence[str],
+    class_colors: Optional[Sequence[Sequence[int]]] = None,
+    alpha: float = 0.5,
 ) -> np.ndarray:
     """Overlay a semantic map (int (H, W) contiguous classes, values outside [0, C) left unpainted)."""
-    segments = [{"id": c + 1, "category_id": c, "isthing": False} for c in np.unique(semantic)
-                if 0 <= c < len(class_names)]
-    return draw_segments(frame, np.where((semantic >= 0) & (semantic < len(class_names)), semantic + 1, 0),
-                         segments, class_names, class_colors, alpha)
+    segments = [
+        {"id": c + 1, "category_id": c, "isthing": False} for c in np.unique(semantic) if 0 <= c < len(class_names)
+    ]
+    return draw_segments(
+        frame,
+        np.where((semantic >= 0) & (semantic < len(class_names)), semantic + 1, 0),
+        segments,
+        class_names,
+        class_colors,
+        alpha,
+    )

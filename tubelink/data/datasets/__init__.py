@@ -1,4 +1,5 @@
 """Benchmark formats: loaders returning video dicts, FrameSegments decoders (registered on import), writers."""
+
 from .common import ClassTable, load_category_file
 from .kitti_step import load_kitti_step_videos
 from .vipseg import load_vipseg_videos

@@ -1,4 +1,5 @@
 """Pieces every format module shares: class tables, contiguous ids, checked image I/O, id-map decoding."""
+
 from __future__ import annotations
 
 import json

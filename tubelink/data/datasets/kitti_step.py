@@ -7,6 +7,7 @@ Layout under the dataset root:
 Thing pixels with instance 0 are crowd (ignored), as in deeplab2. Instance ids are stable within a sequence, so
 (semantic, instance) is the track id.
 """
+
 from __future__ import annotations
 
 import logging
@@ -53,9 +54,18 @@ def load_kitti_step_videos(root: str, split: str, dataset_name: str, table: Clas
             if missing:
                 raise FileNotFoundError(f"{missing[0]}: panoptic label of a frame does not exist")
         h, w = read_label_png(images[0]).shape[:2]
-        videos.append({"dataset_name": dataset_name, "video_id": seq, "height": h, "width": w,
-                       "length": len(images), "file_names": images, "annotation_format": "kitti_step",
-                       "frame_annotations": anns})
+        videos.append(
+            {
+                "dataset_name": dataset_name,
+                "video_id": seq,
+                "height": h,
+                "width": w,
+                "length": len(images),
+                "file_names": images,
+                "annotation_format": "kitti_step",
+                "frame_annotations": anns,
+            }
+        )
     return videos
 
 

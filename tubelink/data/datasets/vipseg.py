@@ -13,6 +13,7 @@ Layout under the dataset root:
 Segment ids of an instance are the same in every frame of a video (VIPSeg: (class+1)*100 + k for things,
 class+1 for stuff), so they serve as track ids.
 """
+
 from __future__ import annotations
 
 import json
@@ -151,8 +152,16 @@ def write_vipseg_split(root: str, split: str, videos: Iterable, class_table: Lis
                 mask = video.entity_map[t] == eid
                 ids[mask] = segment_id[eid]
                 cat = video.entities[eid].category_id
-                infos.append({"id": segment_id[eid], "category_id": cat, "iscrowd": 0,
-                              "area": int(mask.sum()), "bbox": _bbox(mask), "isthing": int(thing_of[cat])})
+                infos.append(
+                    {
+                        "id": segment_id[eid],
+                        "category_id": cat,
+                        "iscrowd": 0,
+                        "area": int(mask.sum()),
+                        "bbox": _bbox(mask),
+                        "isthing": int(thing_of[cat]),
+                    }
+                )
             write_png(os.path.join(root, "panomasksRGB", vid, stem + ".png"), id2rgb(ids))
             h, w = ids.shape
             images.append({"id": f"{vid}_{stem}", "width": w, "height": h, "file_name": stem + ".png"})

@@ -6,6 +6,7 @@ Layout under the dataset root:
     <split>.txt                        video names, one per line
 The official evaluator reads the same raw values and shifts them by one, so prediction PNGs hold class + 1.
 """
+
 from __future__ import annotations
 
 import os
@@ -40,9 +41,18 @@ def load_vspw_videos(root: str, split: str, dataset_name: str, table: ClassTable
             for a in anns:
                 check_file(a, "VSPW label PNG")
         h, w = read_label_png(anns[0] if anns else os.path.join(origin, stems[0] + ".jpg")).shape[:2]
-        videos.append({"dataset_name": dataset_name, "video_id": name, "height": h, "width": w,
-                       "length": len(stems), "file_names": [os.path.join(origin, s + ".jpg") for s in stems],
-                       "annotation_format": "vspw", "frame_annotations": anns})
+        videos.append(
+            {
+                "dataset_name": dataset_name,
+                "video_id": name,
+                "height": h,
+                "width": w,
+                "length": len(stems),
+                "file_names": [os.path.join(origin, s + ".jpg") for s in stems],
+                "annotation_format": "vspw",
+                "frame_annotations": anns,
+            }
+        )
     return videos
 
 

@@ -1,5 +1,6 @@
 """Writers of a split from synthetic videos, one per benchmark format: SPLIT_WRITERS[fmt](root, split, videos,
 class_table)."""
+
 from .kitti_step import write_kitti_step_split
 from .vipseg import write_vipseg_split
 from .vspw import write_vspw_split

@@ -5,6 +5,7 @@ Layout (as Mask2Former registers them): <image_root>/<video>/<frame>.jpg and a J
      segmentations: [RLE | polygons | None per frame], areas, bboxes}], categories: [{id, name}]}
 The annotation id is the instance's track id.
 """
+
 from __future__ import annotations
 
 import json
@@ -57,14 +58,26 @@ def load_ytvis_videos(json_file: str, image_root: str, dataset_name: str, table:
                     )
                 for t, seg in enumerate(segs):
                     if seg is not None:
-                        frame_anns[t].append({"track_id": int(ann["id"]), "category_id": ann["category_id"],
-                                              "iscrowd": int(ann.get("iscrowd", 0)), "segmentation": seg})
-        videos.append({
-            "dataset_name": dataset_name, "video_id": video["id"], "height": video["height"],
-            "width": video["width"], "length": n,
-            "file_names": [os.path.join(image_root, fn) for fn in video["file_names"]],
-            "annotation_format": "ytvis", "frame_annotations": frame_anns,
-        })
+                        frame_anns[t].append(
+                            {
+                                "track_id": int(ann["id"]),
+                                "category_id": ann["category_id"],
+                                "iscrowd": int(ann.get("iscrowd", 0)),
+                                "segmentation": seg,
+                            }
+                        )
+        videos.append(
+            {
+                "dataset_name": dataset_name,
+                "video_id": video["id"],
+                "height": video["height"],
+                "width": video["width"],
+                "length": n,
+                "file_names": [os.path.join(image_root, fn) for fn in video["file_names"]],
+                "annotation_format": "ytvis",
+                "frame_annotations": frame_anns,
+            }
+        )
     return videos
 
 
@@ -139,11 +152,30 @@ def write_ytvis_split(root: str, split: str, videos: Iterable, class_table: List
                 segs.append(rle)
                 areas.append(int(mask.sum()))
                 boxes.append([float(v) for v in mask_util.toBbox(rle)])
-            json_anns.append({"id": len(json_anns) + 1, "video_id": video_index, "category_id":
-                              category_of[info.category_id], "iscrowd": 0, "segmentations": segs,
-                              "areas": areas, "bboxes": boxes, "width": w, "height": h, "length": 1})
+            json_anns.append(
+                {
+                    "id": len(json_anns) + 1,
+                    "video_id": video_index,
+                    "category_id": category_of[info.category_id],
+                    "iscrowd": 0,
+                    "segmentations": segs,
+                    "areas": areas,
+                    "bboxes": boxes,
+                    "width": w,
+                    "height": h,
+                    "length": 1,
+                }
+            )
     categories = [{"id": k + 1, "name": r["name"], "supercategory": "object"} for k, r in enumerate(things)]
     os.makedirs(root, exist_ok=True)
     with open(os.path.join(root, f"{split}.json"), "w", encoding="utf-8") as f:
-        json.dump({"videos": json_videos, "annotations": json_anns, "categories": categories,
-                   "info": {"description": "tubelink synthetic benchmark"}, "licenses": []}, f)
+        json.dump(
+            {
+                "videos": json_videos,
+                "annotations": json_anns,
+                "categories": categories,
+                "info": {"description": "tubelink synthetic benchmark"},
+                "licenses": [],
+            },
+            f,
+        )

@@ -19,6 +19,7 @@ Training (`TubeClipMapper`, one clip of NUM_SUBCLIPS neighbouring subclips of n 
 Test (`iter_test_frames`): one dict per frame, streamed, {"image": uint8 (3, H, W), "frame_index", "height",
 "width" (original size), "file_name", "video_id"}.
 """
+
 from .test import iter_test_frames
 from .train import TubeClipMapper
 

@@ -1,4 +1,5 @@
 """Test-time streaming of a video: one frame at a time, never the whole video in memory."""
+
 from __future__ import annotations
 
 from typing import Iterator

@@ -1,4 +1,5 @@
 """Training mapper: sample a clip of neighbouring subclips, augment it once, build per-subclip tube targets."""
+
 from __future__ import annotations
 
 import logging
@@ -34,7 +35,9 @@ def build_tube_targets(frames: List[FrameSegments], where: str) -> Dict[str, tor
     h, w = frames[0].image_size
     info: Dict[int, tuple] = {}
     for fs in frames:
-        for tid, cat, thing, mask in zip(fs.track_ids.tolist(), fs.category_ids.tolist(), fs.is_thing.tolist(), fs.masks):
+        for tid, cat, thing, mask in zip(
+            fs.track_ids.tolist(), fs.category_ids.tolist(), fs.is_thing.tolist(), fs.masks
+        ):
             if not mask.any():
                 continue
             if tid in info and info[tid][0] != cat:
@@ -118,16 +121,23 @@ class TubeClipMapper:
             fs = decode_frame(video, t, metadata)
             if fs.image_size != (h, w):
                 raise ValueError(
-                    f"video {video['video_id']!r} frame {t}: annotation is {fs.image_size}, image {video['file_names'][t]} "
-                    f"is {(h, w)}"
+                    f"video {video['video_id']!r} frame {t}: annotation is {fs.image_size}, "
+                    f"image {video['file_names'][t]} is {(h, w)}"
                 )
-            frames.append(FrameSegments(apply_to_masks(tfm, fs.masks), fs.track_ids, fs.category_ids, fs.is_thing,
-                                        apply_to_masks(tfm, fs.ignore[None])[0] | ~valid))
+            frames.append(
+                FrameSegments(
+                    apply_to_masks(tfm, fs.masks),
+                    fs.track_ids,
+                    fs.category_ids,
+                    fs.is_thing,
+                    apply_to_masks(tfm, fs.ignore[None])[0] | ~valid,
+                )
+            )
         where = f"dataset {video['dataset_name']!r} video {video['video_id']!r} frames {flat}"
         n = self.frames_per_subclip
         subclips = []
         for k, sub in enumerate(subclip_indices):
-            targets = build_tube_targets(frames[k * n:(k + 1) * n], where)
+            targets = build_tube_targets(frames[k * n : (k + 1) * n], where)
             targets["frame_indices"] = list(sub)
             subclips.append(targets)
         if all(len(s["classes"]) == 0 for s in subclips):

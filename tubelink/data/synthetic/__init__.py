@@ -1,4 +1,5 @@
 """The built-in synthetic video benchmark: a seeded generator and its splits in every benchmark's format."""
+
 from .ensure import ensure_synthetic_dataset
 from .generate import (
     DIFFICULTY_PRESETS,

@@ -1,7 +1,8 @@
 """Command line: write the synthetic benchmark in one or more benchmark formats.
 
-    python -m tubelink.data.synthetic --root datasets/synthetic --formats vipseg ytvis vspw kitti_step
+python -m tubelink.data.synthetic --root datasets/synthetic --formats vipseg ytvis vspw kitti_step
 """
+
 from __future__ import annotations
 
 import argparse

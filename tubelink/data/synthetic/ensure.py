@@ -1,4 +1,5 @@
 """Generate a synthetic split on first use, atomically, in a benchmark's on-disk format."""
+
 from __future__ import annotations
 
 import logging

@@ -5,6 +5,7 @@ objects are drawn in depth order so nearer ones occlude farther ones, enter and 
 and every video has look-alike twins (same class, colour and texture) whose paths cross. A small unlabelled
 patch exercises void handling. The ground truth (`entity_map`) is exactly what is visible in each frame.
 """
+
 from __future__ import annotations
 
 import json
@@ -43,7 +44,9 @@ class SyntheticOptions:
         if self.height < 32 or self.width < 32:
             raise ValueError(f"frames must be at least 32x32, got {self.height}x{self.width}")
         if not 0.0 <= self.difficulty <= 1.0:
-            raise ValueError(f"difficulty must lie in [0, 1] (or a preset {list(DIFFICULTY_PRESETS)}), got {self.difficulty}")
+            raise ValueError(
+                f"difficulty must lie in [0, 1] (or a preset {list(DIFFICULTY_PRESETS)}), got {self.difficulty}"
+            )
 
     def to_json(self) -> str:
         """Canonical JSON (used as the completion marker of generated splits)."""
@@ -133,8 +136,20 @@ def _plan_things(rng: np.random.Generator, opt: SyntheticOptions, table: List[di
     def add(cat, start, velocity, color, phase, depth):
         radius = scale * rng.uniform(0.08, 0.14)
         growth = rng.uniform(-0.03, 0.03) * (0.5 + d)
-        things.append(_Thing(len(things) + 1, cat["id"], cat["name"], color, phase, depth,
-                             np.asarray(start, float), np.asarray(velocity, float), radius, growth))
+        things.append(
+            _Thing(
+                len(things) + 1,
+                cat["id"],
+                cat["name"],
+                color,
+                phase,
+                depth,
+                np.asarray(start, float),
+                np.asarray(velocity, float),
+                radius,
+                growth,
+            )
+        )
 
     def jitter_color(base):
         return np.clip(np.asarray(base, float) + rng.normal(0, 25, 3), 20, 245)

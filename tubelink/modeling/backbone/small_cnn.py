@@ -1,4 +1,5 @@
 """A small four-stage CNN (strides 4-32) for the synthetic benchmark and tests on a CPU."""
+
 from __future__ import annotations
 
 from typing import Dict
@@ -8,11 +9,12 @@ from torch import nn
 
 from ..layers import Conv2d, ShapeSpec, get_norm
 from ..registry import BACKBONE_REGISTRY
+from .base import Backbone
 
 __all__ = ["SmallCNN", "build_small_cnn_backbone"]
 
 
-class SmallCNN(nn.Module):
+class SmallCNN(Backbone):
     """Stride-4 stem, then one stride-2 stage per width: outputs res2..res5 like a ResNet."""
 
     def __init__(self, widths=(16, 32, 64, 128), norm: str = "GN") -> None:
@@ -23,23 +25,20 @@ class SmallCNN(nn.Module):
         act = nn.ReLU(inplace=True)
         self.stem = nn.Sequential(
             Conv2d(3, widths[0], 3, stride=2, padding=1, bias=False, norm=gn(widths[0]), activation=act),
-            Conv2d(widths[0], widths[0], 3, stride=2, padding=1, bias=False, norm=gn(widths[0]), activation=act))
+            Conv2d(widths[0], widths[0], 3, stride=2, padding=1, bias=False, norm=gn(widths[0]), activation=act),
+        )
         self.stages = nn.ModuleList()
         in_ch = widths[0]
         for i, w in enumerate(widths):
             stride = 1 if i == 0 else 2
-            self.stages.append(nn.Sequential(
-                Conv2d(in_ch, w, 3, stride=stride, padding=1, bias=False, norm=gn(w), activation=act),
-                Conv2d(w, w, 3, padding=1, bias=False, norm=gn(w), activation=act)))
+            self.stages.append(
+                nn.Sequential(
+                    Conv2d(in_ch, w, 3, stride=stride, padding=1, bias=False, norm=gn(w), activation=act),
+                    Conv2d(w, w, 3, padding=1, bias=False, norm=gn(w), activation=act),
+                )
+            )
             in_ch = w
         self._shapes = {f"res{i + 2}": ShapeSpec(w, 4 * 2**i) for i, w in enumerate(widths)}
-
-    def output_shape(self) -> Dict[str, ShapeSpec]:
-        return dict(self._shapes)
-
-    @property
-    def size_divisibility(self) -> int:
-        return 32
 
     def forward(self, x: torch.Tensor) -> Dict[str, torch.Tensor]:
         """(B, 3, H, W) -> {"res2": (B, w0, H/4, W/4), ..., "res5": (B, w3, H/32, W/32)}."""

@@ -4,6 +4,7 @@ STDC1 = STDCNet813 (stages of 2, 2, 2 blocks), STDC2 = STDCNet1446 (4, 5, 3). Mo
 STDCNet (`features.i.conv_list.j.conv`, `avd_layer`, ...), so its ImageNet checkpoints map onto `backbone.features`.
 Outputs res2..res5 with 64 / 256 / 512 / 1024 channels at strides 4..32.
 """
+
 from __future__ import annotations
 
 from typing import Dict
@@ -13,6 +14,7 @@ from torch import nn
 
 from ..layers import ShapeSpec
 from ..registry import BACKBONE_REGISTRY
+from .base import Backbone
 
 __all__ = ["STDCNet", "build_stdc_backbone"]
 
@@ -41,7 +43,8 @@ class CatBottleneck(nn.Module):
             self.conv_list.append(ConvX(widths[i - 1], widths[i]))
         if stride == 2:
             self.avd_layer = nn.Sequential(
-                nn.Conv2d(widths[0], widths[0], 3, 2, 1, groups=widths[0], bias=False), nn.BatchNorm2d(widths[0]))
+                nn.Conv2d(widths[0], widths[0], 3, 2, 1, groups=widths[0], bias=False), nn.BatchNorm2d(widths[0])
+            )
             self.skip = nn.AvgPool2d(3, 2, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -54,7 +57,7 @@ class CatBottleneck(nn.Module):
         return torch.cat([self.skip(first) if self.stride == 2 else first] + outs, 1)
 
 
-class STDCNet(nn.Module):
+class STDCNet(Backbone):
     """STDC backbone (see the module docstring)."""
 
     def __init__(self, variant: str = "STDC1", base: int = 64, block_num: int = 4) -> None:
@@ -71,15 +74,9 @@ class STDCNet(nn.Module):
             in_ch = out_ch
             self.stage_ends.append(len(layers) - 1)
         self.features = nn.Sequential(*layers)
-        self._shapes = {f"res{i + 2}": ShapeSpec(c, 4 * 2**i) for i, c in enumerate([base, base * 4, base * 8,
-                                                                                     base * 16])}
-
-    def output_shape(self) -> Dict[str, ShapeSpec]:
-        return dict(self._shapes)
-
-    @property
-    def size_divisibility(self) -> int:
-        return 32
+        self._shapes = {
+            f"res{i + 2}": ShapeSpec(c, 4 * 2**i) for i, c in enumerate([base, base * 4, base * 8, base * 16])
+        }
 
     def forward(self, x: torch.Tensor) -> Dict[str, torch.Tensor]:
         """(B, 3, H, W) -> {"res2": (B, 64, H/4, W/4), ..., "res5": (B, 1024, H/32, W/32)}."""

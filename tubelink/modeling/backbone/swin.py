@@ -4,6 +4,7 @@ Written here rather than wrapped from timm / torchvision: their stage boundaries
 buffers and fixed-resolution masks do not give the key layout of the official Swin checkpoints (the fixture test
 checks it), and segmentation needs inputs of any size (padded to the window size inside each block).
 """
+
 from __future__ import annotations
 
 from typing import Dict, Optional
@@ -15,6 +16,7 @@ from torch.utils.checkpoint import checkpoint
 
 from ..layers import ShapeSpec
 from ..registry import BACKBONE_REGISTRY
+from .base import Backbone
 
 __all__ = ["SwinTransformer", "build_swin_backbone"]
 
@@ -47,8 +49,16 @@ def window_reverse(windows: torch.Tensor, ws: int, h: int, w: int) -> torch.Tens
 class WindowAttention(nn.Module):
     """Multi-head self-attention inside a window with a learned relative position bias."""
 
-    def __init__(self, dim: int, window_size: int, num_heads: int, qkv_bias: bool = True,
-                 qk_scale: Optional[float] = None, attn_drop: float = 0.0, proj_drop: float = 0.0) -> None:
+    def __init__(
+        self,
+        dim: int,
+        window_size: int,
+        num_heads: int,
+        qkv_bias: bool = True,
+        qk_scale: Optional[float] = None,
+        attn_drop: float = 0.0,
+        proj_drop: float = 0.0,
+    ) -> None:
         super().__init__()
         self.num_heads = num_heads
         self.scale = qk_scale or (dim // num_heads) ** -0.5
@@ -80,8 +90,19 @@ class WindowAttention(nn.Module):
 class SwinTransformerBlock(nn.Module):
     """(Shifted) window attention + MLP, pre-norm, with stochastic depth."""
 
-    def __init__(self, dim: int, num_heads: int, window_size: int, shift_size: int, mlp_ratio: float,
-                 qkv_bias: bool, qk_scale, drop: float, attn_drop: float, drop_path: float) -> None:
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        window_size: int,
+        shift_size: int,
+        mlp_ratio: float,
+        qkv_bias: bool,
+        qk_scale,
+        drop: float,
+        attn_drop: float,
+        drop_path: float,
+    ) -> None:
         super().__init__()
         self.window_size, self.shift_size, self.drop_path = window_size, shift_size, drop_path
         self.norm1 = nn.LayerNorm(dim)
@@ -131,13 +152,38 @@ class PatchMerging(nn.Module):
 class BasicLayer(nn.Module):
     """A stage: `depth` blocks alternating plain and shifted windows, then optional patch merging."""
 
-    def __init__(self, dim, depth, num_heads, window_size, mlp_ratio, qkv_bias, qk_scale, drop, attn_drop,
-                 drop_paths, downsample: bool, use_checkpoint: bool) -> None:
+    def __init__(
+        self,
+        dim,
+        depth,
+        num_heads,
+        window_size,
+        mlp_ratio,
+        qkv_bias,
+        qk_scale,
+        drop,
+        attn_drop,
+        drop_paths,
+        downsample: bool,
+        use_checkpoint: bool,
+    ) -> None:
         super().__init__()
         self.window_size, self.shift_size, self.use_checkpoint = window_size, window_size // 2, use_checkpoint
         self.blocks = nn.ModuleList(
-            SwinTransformerBlock(dim, num_heads, window_size, 0 if i % 2 == 0 else window_size // 2, mlp_ratio,
-                                 qkv_bias, qk_scale, drop, attn_drop, drop_paths[i]) for i in range(depth))
+            SwinTransformerBlock(
+                dim,
+                num_heads,
+                window_size,
+                0 if i % 2 == 0 else window_size // 2,
+                mlp_ratio,
+                qkv_bias,
+                qk_scale,
+                drop,
+                attn_drop,
+                drop_paths[i],
+            )
+            for i in range(depth)
+        )
         self.downsample = PatchMerging(dim) if downsample else None
 
     def _shift_mask(self, h: int, w: int, device) -> torch.Tensor:
@@ -166,13 +212,26 @@ class BasicLayer(nn.Module):
         return x, h, w, self.downsample(x, h, w), (h + 1) // 2, (w + 1) // 2
 
 
-class SwinTransformer(nn.Module):
+class SwinTransformer(Backbone):
     """Swin backbone returning res2..res5 (strides 4..32), each through its own LayerNorm `norm{i}`."""
 
-    def __init__(self, patch_size=4, embed_dim=96, depths=(2, 2, 6, 2), num_heads=(3, 6, 12, 24), window_size=7,
-                 mlp_ratio=4.0, qkv_bias=True, qk_scale=None, drop_rate=0.0, attn_drop_rate=0.0,
-                 drop_path_rate=0.2, patch_norm=True, out_features=("res2", "res3", "res4", "res5"),
-                 use_checkpoint=False) -> None:
+    def __init__(
+        self,
+        patch_size=4,
+        embed_dim=96,
+        depths=(2, 2, 6, 2),
+        num_heads=(3, 6, 12, 24),
+        window_size=7,
+        mlp_ratio=4.0,
+        qkv_bias=True,
+        qk_scale=None,
+        drop_rate=0.0,
+        attn_drop_rate=0.0,
+        drop_path_rate=0.2,
+        patch_norm=True,
+        out_features=("res2", "res3", "res4", "res5"),
+        use_checkpoint=False,
+    ) -> None:
         super().__init__()
         self.patch_size = patch_size
         self.patch_embed = nn.Module()
@@ -181,12 +240,24 @@ class SwinTransformer(nn.Module):
         rates = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
         self.layers = nn.ModuleList()
         self.out_features = list(out_features)
-        self._shapes: Dict[str, ShapeSpec] = {}
         for i, depth in enumerate(depths):
             dim = embed_dim * 2**i
-            self.layers.append(BasicLayer(dim, depth, num_heads[i], window_size, mlp_ratio, qkv_bias, qk_scale,
-                                          drop_rate, attn_drop_rate, rates[sum(depths[:i]):sum(depths[:i + 1])],
-                                          i < len(depths) - 1, use_checkpoint))
+            self.layers.append(
+                BasicLayer(
+                    dim,
+                    depth,
+                    num_heads[i],
+                    window_size,
+                    mlp_ratio,
+                    qkv_bias,
+                    qk_scale,
+                    drop_rate,
+                    attn_drop_rate,
+                    rates[sum(depths[:i]) : sum(depths[: i + 1])],
+                    i < len(depths) - 1,
+                    use_checkpoint,
+                )
+            )
             self.add_module(f"norm{i}", nn.LayerNorm(dim))
             self._shapes[f"res{i + 2}"] = ShapeSpec(dim, patch_size * 2**i)
         self.apply(self._init)
@@ -200,13 +271,6 @@ class SwinTransformer(nn.Module):
         elif isinstance(m, nn.LayerNorm):
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
-
-    def output_shape(self) -> Dict[str, ShapeSpec]:
-        return {k: self._shapes[k] for k in self.out_features}
-
-    @property
-    def size_divisibility(self) -> int:
-        return 32
 
     def forward(self, x: torch.Tensor) -> Dict[str, torch.Tensor]:
         """(B, 3, H, W) -> {"res2": (B, C, H/4, W/4), ..., "res5": (B, 8C, H/32, W/32)}."""
@@ -232,10 +296,25 @@ def build_swin_backbone(cfg) -> SwinTransformer:
     """Swin from MODEL.SWIN.* (Mask2Former's key names)."""
     s = cfg.MODEL.SWIN
     if s.APE:
-        raise ValueError("MODEL.SWIN.APE: absolute position embeddings are not supported (no official config uses them)")
-    return SwinTransformer(s.PATCH_SIZE, s.EMBED_DIM, s.DEPTHS, s.NUM_HEADS, s.WINDOW_SIZE, s.MLP_RATIO, s.QKV_BIAS,
-                           s.QK_SCALE, s.DROP_RATE, s.ATTN_DROP_RATE, s.DROP_PATH_RATE, s.PATCH_NORM, s.OUT_FEATURES,
-                           s.USE_CHECKPOINT)
+        raise ValueError(
+            "MODEL.SWIN.APE: absolute position embeddings are not supported (no official config uses them)"
+        )
+    return SwinTransformer(
+        s.PATCH_SIZE,
+        s.EMBED_DIM,
+        s.DEPTHS,
+        s.NUM_HEADS,
+        s.WINDOW_SIZE,
+        s.MLP_RATIO,
+        s.QKV_BIAS,
+        s.QK_SCALE,
+        s.DROP_RATE,
+        s.ATTN_DROP_RATE,
+        s.DROP_PATH_RATE,
+        s.PATCH_NORM,
+        s.OUT_FEATURES,
+        s.USE_CHECKPOINT,
+    )
 
 
 @BACKBONE_REGISTRY.register()

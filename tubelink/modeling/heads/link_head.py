@@ -1,4 +1,5 @@
 """Tube-Link's new parts (new checkpoint prefixes): cross-tube linking and the association embedding head."""
+
 from __future__ import annotations
 
 import torch

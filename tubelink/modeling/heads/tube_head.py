@@ -1,4 +1,5 @@
 """`sem_seg_head`: the pixel decoder and the tube transformer decoder (Mask2Former's `MaskFormerHead` layout)."""
+
 from __future__ import annotations
 
 from typing import Dict

@@ -1,4 +1,5 @@
 """Building blocks shared by the model's modules (the only copy of each)."""
+
 from .conv import Conv2d, get_norm
 from .position_encoding import PositionEmbeddingSine, PositionEmbeddingSine3D
 from .shape_spec import ShapeSpec

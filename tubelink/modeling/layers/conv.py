@@ -1,4 +1,5 @@
 """Conv2d with optional `norm` / `activation` children (detectron2's key layout) and a norm factory."""
+
 from __future__ import annotations
 
 from typing import Callable, Optional

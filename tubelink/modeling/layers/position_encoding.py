@@ -1,4 +1,5 @@
 """Parameter-free sine position encodings (DETR / Mask2Former), 2-D and with a time term for tubes."""
+
 from __future__ import annotations
 
 import math
@@ -48,8 +49,14 @@ class PositionEmbeddingSine3D(PositionEmbeddingSine):
     code then depends on n), else by a fixed `time_scale` frames.
     """
 
-    def __init__(self, num_pos_feats: int = 128, temperature: int = 10000, normalize: bool = True,
-                 normalize_time: bool = True, time_scale: int = 8) -> None:
+    def __init__(
+        self,
+        num_pos_feats: int = 128,
+        temperature: int = 10000,
+        normalize: bool = True,
+        normalize_time: bool = True,
+        time_scale: int = 8,
+    ) -> None:
         super().__init__(num_pos_feats, temperature, normalize)
         self.normalize_time = normalize_time
         self.time_scale = time_scale

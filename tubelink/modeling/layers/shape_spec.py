@@ -1,4 +1,5 @@
 """Channel count and stride of a feature map (detectron2's ShapeSpec)."""
+
 from typing import NamedTuple, Optional
 
 

@@ -2,6 +2,7 @@
 
 All layers are post-norm and batch-first: queries (B, Q, C), memory (B, L, C).
 """
+
 from __future__ import annotations
 
 from typing import Optional
@@ -41,11 +42,18 @@ class CrossAttentionLayer(nn.Module):
         self.norm = nn.LayerNorm(d_model)
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, tgt: torch.Tensor, memory: torch.Tensor, memory_mask: Optional[torch.Tensor] = None,
-                pos: Optional[torch.Tensor] = None, query_pos: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def forward(
+        self,
+        tgt: torch.Tensor,
+        memory: torch.Tensor,
+        memory_mask: Optional[torch.Tensor] = None,
+        pos: Optional[torch.Tensor] = None,
+        query_pos: Optional[torch.Tensor] = None,
+    ) -> torch.Tensor:
         """tgt (B, Q, C), memory (B, L, C), memory_mask bool (B*heads, Q, L) True = blocked -> (B, Q, C)."""
-        out = self.multihead_attn(_with_pos(tgt, query_pos), _with_pos(memory, pos), memory, attn_mask=memory_mask,
-                                  need_weights=False)[0]
+        out = self.multihead_attn(
+            _with_pos(tgt, query_pos), _with_pos(memory, pos), memory, attn_mask=memory_mask, need_weights=False
+        )[0]
         return self.norm(tgt + self.dropout(out))
 
 

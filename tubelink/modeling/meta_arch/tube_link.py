@@ -9,6 +9,7 @@ Inference input: [{"image": uint8 (n, 3, H, W), optional "prev_queries": (Q, D) 
 subclip of the same video}] -> [{"pred_logits": (Q, C+1), "pred_masks": (Q, n, H, W) logits at input size,
 "pred_queries": (Q, D) (linked to the previous subclip when given), "pred_embeds": (Q, E)}].
 """
+
 from __future__ import annotations
 
 from typing import Dict, List, Tuple
@@ -55,15 +56,23 @@ class TubeLink(nn.Module):
         self.embed_head = TubeEmbeddingHead(hidden, tl.EMBED.DIM, tl.EMBED.NUM_FCS)
         matcher = TubeHungarianMatcher(mf.CLASS_WEIGHT, mf.MASK_WEIGHT, mf.DICE_WEIGHT, mf.TRAIN_NUM_POINTS)
         weights = {"loss_ce": mf.CLASS_WEIGHT, "loss_mask": mf.MASK_WEIGHT, "loss_dice": mf.DICE_WEIGHT}
-        self.criterion = TubeSetCriterion(cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES, matcher, weights, mf.NO_OBJECT_WEIGHT,
-                                          mf.TRAIN_NUM_POINTS, mf.OVERSAMPLE_RATIO, mf.IMPORTANCE_SAMPLE_RATIO)
+        self.criterion = TubeSetCriterion(
+            cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES,
+            matcher,
+            weights,
+            mf.NO_OBJECT_WEIGHT,
+            mf.TRAIN_NUM_POINTS,
+            mf.OVERSAMPLE_RATIO,
+            mf.IMPORTANCE_SAMPLE_RATIO,
+        )
         self.deep_supervision = mf.DEEP_SUPERVISION
         self.task = resolve_task(cfg)
         self.tracking_losses = tl.TCL.ENABLED and self.task != "vss"
         self.link_enabled = tl.LINK.ENABLED
         if tl.LINK.TEST_MODE not in ("cross_attention", "per_index"):
-            raise ValueError(f"MODEL.TUBE_LINK.LINK.TEST_MODE must be 'cross_attention' or 'per_index', "
-                             f"got {tl.LINK.TEST_MODE!r}")
+            raise ValueError(
+                f"MODEL.TUBE_LINK.LINK.TEST_MODE must be 'cross_attention' or 'per_index', got {tl.LINK.TEST_MODE!r}"
+            )
         self.link_test_mode = tl.LINK.TEST_MODE
         self.tcl_cfg = tl.TCL
         self.frames_per_subclip = tl.NUM_FRAMES
@@ -98,12 +107,14 @@ class TubeLink(nn.Module):
         for sub in clip["subclips"]:
             h, w = sub["ignore"].shape[-2:]
             pad = (0, padded[1] - w, 0, padded[0] - h)
-            targets.append({
-                "labels": sub["classes"].to(self.device),
-                "masks": F.pad(sub["masks"].to(self.device), pad),
-                "ignore": F.pad(sub["ignore"].to(self.device), pad, value=True),
-                "track_ids": sub["track_ids"],
-            })
+            targets.append(
+                {
+                    "labels": sub["classes"].to(self.device),
+                    "masks": F.pad(sub["masks"].to(self.device), pad),
+                    "ignore": F.pad(sub["ignore"].to(self.device), pad, value=True),
+                    "track_ids": sub["track_ids"],
+                }
+            )
         return targets
 
     def _forward_train(self, clips: List[dict]) -> Dict[str, torch.Tensor]:
@@ -115,8 +126,9 @@ class TubeLink(nn.Module):
             outputs = {k: v for k, v in outputs.items() if k != "aux_outputs"}
         targets = [t for c in clips for t in self._targets(c, images.shape[-2:])]
         losses = self.criterion(outputs, targets)
-        weighted = {k: v * self.criterion.weight_dict[k.rsplit("_", 1)[0] if k[-1].isdigit() else k]
-                    for k, v in losses.items()}
+        weighted = {
+            k: v * self.criterion.weight_dict[k.rsplit("_", 1)[0] if k[-1].isdigit() else k] for k, v in losses.items()
+        }
         if self.tracking_losses and num_subclips > 1:
             weighted.update(self._tcl(outputs, targets, len(clips), num_subclips))
         return weighted
@@ -132,13 +144,23 @@ class TubeLink(nn.Module):
                 key = self.link_head(queries[i][None], queries[j][None])[0] if self.link_enabled else queries[i]
                 emb_key, emb_ref = self.embed_head(key), self.embed_head(queries[j])
                 assign = [self._assign(masks[x], targets[x], x) for x in (i, j)]
-                losses = tcl_losses(emb_key, emb_ref, assign[0], targets[i]["track_ids"], assign[1],
-                                    targets[j]["track_ids"], self.tcl_cfg.AUX_NEG_MARGIN, self.tcl_cfg.AUX_HARD_NEG_RATIO)
+                losses = tcl_losses(
+                    emb_key,
+                    emb_ref,
+                    assign[0],
+                    targets[i]["track_ids"],
+                    assign[1],
+                    targets[j]["track_ids"],
+                    self.tcl_cfg.AUX_NEG_MARGIN,
+                    self.tcl_cfg.AUX_HARD_NEG_RATIO,
+                )
                 for name in sums:
                     sums[name] = sums[name] + losses[name]
                 pairs += 1
-        return {"loss_tcl": sums["loss_tcl"] / pairs * self.tcl_cfg.WEIGHT,
-                "loss_tcl_aux": sums["loss_tcl_aux"] / pairs * self.tcl_cfg.AUX_WEIGHT}
+        return {
+            "loss_tcl": sums["loss_tcl"] / pairs * self.tcl_cfg.WEIGHT,
+            "loss_tcl_aux": sums["loss_tcl_aux"] / pairs * self.tcl_cfg.AUX_WEIGHT,
+        }
 
     def _assign(self, masks: torch.Tensor, target: Dict, index: int) -> torch.Tensor:
         if self.tcl_cfg.ASSIGNMENT == "iou":
@@ -146,7 +168,9 @@ class TubeLink(nn.Module):
         if self.tcl_cfg.ASSIGNMENT == "hungarian":
             q_idx, g_idx = self.criterion.last_indices[index]
             return assign_queries_by_matching(masks.shape[0], q_idx, g_idx)
-        raise ValueError(f"MODEL.TUBE_LINK.TCL.ASSIGNMENT must be 'iou' or 'hungarian', got {self.tcl_cfg.ASSIGNMENT!r}")
+        raise ValueError(
+            f"MODEL.TUBE_LINK.TCL.ASSIGNMENT must be 'iou' or 'hungarian', got {self.tcl_cfg.ASSIGNMENT!r}"
+        )
 
     @torch.no_grad()
     def _forward_inference(self, inputs: List[dict]) -> List[Dict[str, torch.Tensor]]:
@@ -155,8 +179,9 @@ class TubeLink(nn.Module):
             n = item["image"].shape[0]
             images, (h, w) = self._images(item["image"])
             out = self._segment(images, n)
-            masks = F.interpolate(out["pred_masks"][0].float(), size=images.shape[-2:], mode="bilinear",
-                                  align_corners=False)[..., :h, :w]
+            masks = F.interpolate(
+                out["pred_masks"][0].float(), size=images.shape[-2:], mode="bilinear", align_corners=False
+            )[..., :h, :w]
             queries = out["pred_queries"][0]
             prev = item.get("prev_queries")
             if prev is not None and self.link_enabled:
@@ -165,6 +190,12 @@ class TubeLink(nn.Module):
                     queries = self.link_head(queries[:, None], prev[:, None])[:, 0]
                 else:
                     queries = self.link_head(queries[None], prev[None])[0]
-            results.append({"pred_logits": out["pred_logits"][0], "pred_masks": masks, "pred_queries": queries,
-                            "pred_embeds": self.embed_head(queries)})
+            results.append(
+                {
+                    "pred_logits": out["pred_logits"][0],
+                    "pred_masks": masks,
+                    "pred_queries": queries,
+                    "pred_embeds": self.embed_head(queries),
+                }
+            )
         return results

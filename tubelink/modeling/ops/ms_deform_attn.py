@@ -6,6 +6,7 @@ transient memory is one level's samples rather than all levels stacked. It runs 
 under autocast: sampling locations need the precision. Parameter names follow Mask2Former's MSDeformAttn
 (`sampling_offsets`, `attention_weights`, `value_proj`, `output_proj`) so COCO checkpoints load.
 """
+
 from __future__ import annotations
 
 import math
@@ -42,7 +43,7 @@ def ms_deform_attn_core(
     out = value.new_zeros(b * m, d, q)
     start = 0
     for level, (h, w) in enumerate(spatial_shapes):
-        v = value[:, start:start + h * w].permute(0, 2, 3, 1).reshape(b * m, d, h, w)
+        v = value[:, start : start + h * w].permute(0, 2, 3, 1).reshape(b * m, d, h, w)
         start += h * w
         grid = grids[:, :, :, level].transpose(1, 2).reshape(b * m, q, p, 2)
         sampled = F.grid_sample(v, grid, mode="bilinear", padding_mode="zeros", align_corners=False)  # (BM, D, Q, P)

@@ -6,6 +6,7 @@ post-norm) with a sine position encoding plus a learned level embedding, then an
 (`adapter_1`, `layer_1`) and `mask_features` gives the stride-4 per-pixel embeddings. Under autocast the encoder
 runs in float32 (an fp32 island, as Mask2Former), since deformable sampling needs the precision.
 """
+
 from __future__ import annotations
 
 from typing import Dict, List, Tuple
@@ -24,8 +25,9 @@ __all__ = ["MSDeformAttnPixelDecoder", "build_pixel_decoder"]
 class MSDeformAttnEncoderLayer(nn.Module):
     """Deformable self-attention + FFN, each with residual and post LayerNorm."""
 
-    def __init__(self, d_model: int, d_ffn: int, n_levels: int, n_heads: int, n_points: int,
-                 dropout: float = 0.0) -> None:
+    def __init__(
+        self, d_model: int, d_ffn: int, n_levels: int, n_heads: int, n_points: int, dropout: float = 0.0
+    ) -> None:
         super().__init__()
         self.self_attn = MSDeformAttn(d_model, n_levels, n_heads, n_points)
         self.dropout1 = nn.Dropout(dropout)
@@ -46,13 +48,22 @@ class MSDeformAttnEncoderLayer(nn.Module):
 class MSDeformAttnEncoder(nn.Module):
     """`transformer` of Mask2Former's pixel decoder: level embedding + a stack of encoder layers."""
 
-    def __init__(self, d_model: int, d_ffn: int, num_layers: int, n_levels: int, n_heads: int, n_points: int,
-                 dropout: float = 0.0) -> None:
+    def __init__(
+        self,
+        d_model: int,
+        d_ffn: int,
+        num_layers: int,
+        n_levels: int,
+        n_heads: int,
+        n_points: int,
+        dropout: float = 0.0,
+    ) -> None:
         super().__init__()
         self.level_embed = nn.Parameter(torch.empty(n_levels, d_model))
         self.encoder = nn.Module()
         self.encoder.layers = nn.ModuleList(
-            [MSDeformAttnEncoderLayer(d_model, d_ffn, n_levels, n_heads, n_points, dropout) for _ in range(num_layers)])
+            [MSDeformAttnEncoderLayer(d_model, d_ffn, n_levels, n_heads, n_points, dropout) for _ in range(num_layers)]
+        )
         nn.init.normal_(self.level_embed)
         for layer in self.encoder.layers:
             for name, p in layer.named_parameters():
@@ -64,8 +75,11 @@ class MSDeformAttnEncoder(nn.Module):
         """Pixel centres of every level, normalised to [0, 1]: (B, S, L, 2)."""
         points = []
         for h, w in spatial_shapes:
-            y, x = torch.meshgrid(torch.linspace(0.5, h - 0.5, h, device=device, dtype=dtype) / h,
-                                  torch.linspace(0.5, w - 0.5, w, device=device, dtype=dtype) / w, indexing="ij")
+            y, x = torch.meshgrid(
+                torch.linspace(0.5, h - 0.5, h, device=device, dtype=dtype) / h,
+                torch.linspace(0.5, w - 0.5, w, device=device, dtype=dtype) / w,
+                indexing="ij",
+            )
             points.append(torch.stack([x.reshape(-1), y.reshape(-1)], -1))
         ref = torch.cat(points, 0)
         return ref[None, :, None, :].expand(batch, -1, len(spatial_shapes), -1)
@@ -85,23 +99,35 @@ class MSDeformAttnEncoder(nn.Module):
 class MSDeformAttnPixelDecoder(nn.Module):
     """Pixel decoder: deformable encoder over the `transformer_in_features`, FPN up to `common_stride`."""
 
-    def __init__(self, input_shape: Dict[str, ShapeSpec], conv_dim: int = 256, mask_dim: int = 256,
-                 norm: str = "GN", transformer_in_features=("res3", "res4", "res5"), num_layers: int = 6,
-                 n_heads: int = 8, n_points: int = 4, dim_feedforward: int = 1024, common_stride: int = 4,
-                 dropout: float = 0.0) -> None:
+    def __init__(
+        self,
+        input_shape: Dict[str, ShapeSpec],
+        conv_dim: int = 256,
+        mask_dim: int = 256,
+        norm: str = "GN",
+        transformer_in_features=("res3", "res4", "res5"),
+        num_layers: int = 6,
+        n_heads: int = 8,
+        n_points: int = 4,
+        dim_feedforward: int = 1024,
+        common_stride: int = 4,
+        dropout: float = 0.0,
+    ) -> None:
         super().__init__()
         shapes = sorted(input_shape.items(), key=lambda kv: kv[1].stride)
         self.in_features = [k for k, _ in shapes]
         # high to low resolution order reversed: input_proj.0 is the coarsest level (res5), as Mask2Former
         trans = sorted([(k, v) for k, v in shapes if k in transformer_in_features], key=lambda kv: -kv[1].stride)
         self.transformer_in_features = [k for k, _ in trans]
-        self.input_proj = nn.ModuleList([
-            nn.Sequential(nn.Conv2d(v.channels, conv_dim, 1), nn.GroupNorm(32, conv_dim)) for _, v in trans])
+        self.input_proj = nn.ModuleList(
+            [nn.Sequential(nn.Conv2d(v.channels, conv_dim, 1), nn.GroupNorm(32, conv_dim)) for _, v in trans]
+        )
         for proj in self.input_proj:
             nn.init.xavier_uniform_(proj[0].weight, gain=1)
             nn.init.constant_(proj[0].bias, 0)
-        self.transformer = MSDeformAttnEncoder(conv_dim, dim_feedforward, num_layers, len(trans), n_heads, n_points,
-                                               dropout)
+        self.transformer = MSDeformAttnEncoder(
+            conv_dim, dim_feedforward, num_layers, len(trans), n_heads, n_points, dropout
+        )
         self.pe_layer = PositionEmbeddingSine(conv_dim // 2, normalize=True)
         self.mask_dim = mask_dim
         self.mask_features = nn.Conv2d(conv_dim, mask_dim, 1)
@@ -113,8 +139,9 @@ class MSDeformAttnPixelDecoder(nn.Module):
         self.lateral_convs, self.output_convs = [], []
         for idx, name in enumerate(self.fpn_features):
             lateral = Conv2d(input_shape[name].channels, conv_dim, 1, bias=norm == "", norm=get_norm(norm, conv_dim))
-            output = Conv2d(conv_dim, conv_dim, 3, padding=1, bias=norm == "", norm=get_norm(norm, conv_dim),
-                            activation=F.relu)
+            output = Conv2d(
+                conv_dim, conv_dim, 3, padding=1, bias=norm == "", norm=get_norm(norm, conv_dim), activation=F.relu
+            )
             for conv in (lateral, output):
                 nn.init.kaiming_uniform_(conv.weight, a=1)
             self.add_module(f"adapter_{idx + 1}", lateral)
@@ -140,7 +167,7 @@ class MSDeformAttnPixelDecoder(nn.Module):
             memory, shapes = self.transformer(srcs, pos)
             outs, start = [], 0
             for h, w in shapes:
-                outs.append(memory[:, start:start + h * w].transpose(1, 2).reshape(memory.shape[0], -1, h, w))
+                outs.append(memory[:, start : start + h * w].transpose(1, 2).reshape(memory.shape[0], -1, h, w))
                 start += h * w
             for name, lateral, output in zip(self.fpn_features, self.lateral_convs, self.output_convs):
                 y = lateral(features[name].float())
@@ -159,8 +186,15 @@ def build_pixel_decoder(cfg, input_shape: Dict[str, ShapeSpec]) -> nn.Module:
     except KeyError:
         raise KeyError(f"MODEL.SEM_SEG_HEAD.PIXEL_DECODER_NAME: unknown pixel decoder {name!r}") from None
     shapes = {k: v for k, v in input_shape.items() if k in h.IN_FEATURES}
-    return cls(shapes, conv_dim=h.CONVS_DIM, mask_dim=h.MASK_DIM, norm=h.NORM,
-               transformer_in_features=h.DEFORMABLE_TRANSFORMER_ENCODER_IN_FEATURES,
-               num_layers=h.TRANSFORMER_ENC_LAYERS, n_heads=h.DEFORMABLE_TRANSFORMER_ENCODER_N_HEADS,
-               n_points=h.DEFORMABLE_TRANSFORMER_ENCODER_N_POINTS,
-               dim_feedforward=h.DEFORMABLE_TRANSFORMER_ENCODER_DIM_FEEDFORWARD, common_stride=h.COMMON_STRIDE)
+    return cls(
+        shapes,
+        conv_dim=h.CONVS_DIM,
+        mask_dim=h.MASK_DIM,
+        norm=h.NORM,
+        transformer_in_features=h.DEFORMABLE_TRANSFORMER_ENCODER_IN_FEATURES,
+        num_layers=h.TRANSFORMER_ENC_LAYERS,
+        n_heads=h.DEFORMABLE_TRANSFORMER_ENCODER_N_HEADS,
+        n_points=h.DEFORMABLE_TRANSFORMER_ENCODER_N_POINTS,
+        dim_feedforward=h.DEFORMABLE_TRANSFORMER_ENCODER_DIM_FEEDFORWARD,
+        common_stride=h.COMMON_STRIDE,
+    )

@@ -6,6 +6,7 @@ predicted probability is below 0.5; a query that would see nothing sees everythi
 encoding (space + time). After every layer one class per tube and one mask per frame are predicted (deep
 supervision). Parameter names are Mask2Former's `sem_seg_head.predictor.*`, so COCO checkpoints load.
 """
+
 from __future__ import annotations
 
 from typing import Dict, List
@@ -25,18 +26,30 @@ __all__ = ["TubeTransformerDecoder", "build_transformer_decoder"]
 class TubeTransformerDecoder(nn.Module):
     """Masked-attention transformer decoder predicting tubes (see the module docstring)."""
 
-    def __init__(self, in_channels: int, num_classes: int, hidden_dim: int = 256, num_queries: int = 100,
-                 nheads: int = 8, dim_feedforward: int = 2048, dec_layers: int = 9, mask_dim: int = 256,
-                 enforce_input_project: bool = False, normalize_time: bool = True) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        num_classes: int,
+        hidden_dim: int = 256,
+        num_queries: int = 100,
+        nheads: int = 8,
+        dim_feedforward: int = 2048,
+        dec_layers: int = 9,
+        mask_dim: int = 256,
+        enforce_input_project: bool = False,
+        normalize_time: bool = True,
+    ) -> None:
         """dec_layers: number of decoder layers (Mask2Former's DEC_LAYERS - 1)."""
         super().__init__()
         self.pe_layer = PositionEmbeddingSine3D(hidden_dim // 2, normalize=True, normalize_time=normalize_time)
         self.num_heads = nheads
         self.num_layers = dec_layers
         self.transformer_self_attention_layers = nn.ModuleList(
-            SelfAttentionLayer(hidden_dim, nheads) for _ in range(dec_layers))
+            SelfAttentionLayer(hidden_dim, nheads) for _ in range(dec_layers)
+        )
         self.transformer_cross_attention_layers = nn.ModuleList(
-            CrossAttentionLayer(hidden_dim, nheads) for _ in range(dec_layers))
+            CrossAttentionLayer(hidden_dim, nheads) for _ in range(dec_layers)
+        )
         self.transformer_ffn_layers = nn.ModuleList(FFNLayer(hidden_dim, dim_feedforward) for _ in range(dec_layers))
         self.decoder_norm = nn.LayerNorm(hidden_dim)
         self.num_queries = num_queries
@@ -56,8 +69,9 @@ class TubeTransformerDecoder(nn.Module):
         self.class_embed = nn.Linear(hidden_dim, num_classes + 1)
         self.mask_embed = MLP(hidden_dim, hidden_dim, mask_dim, 3)
 
-    def forward(self, multi_scale_features: List[torch.Tensor], mask_features: torch.Tensor,
-                num_frames: int) -> Dict[str, torch.Tensor]:
+    def forward(
+        self, multi_scale_features: List[torch.Tensor], mask_features: torch.Tensor, num_frames: int
+    ) -> Dict[str, torch.Tensor]:
         """
         Args:
             multi_scale_features: 3 levels (B*n, C, h_l, w_l), coarse to fine, frames of a clip consecutive.
@@ -109,9 +123,10 @@ class TubeTransformerDecoder(nn.Module):
         logits = self.class_embed(decoded)
         masks = torch.einsum("bqc,btchw->bqthw", self.mask_embed(decoded), mask_features)
         b, q, n, h, w = masks.shape
-        small = F.interpolate(masks.detach().flatten(1, 2).float(), size=attn_size, mode="bilinear",
-                              align_corners=False)
-        blocked = (small.view(b, q, n * attn_size[0] * attn_size[1]).sigmoid() < 0.5)
+        small = F.interpolate(
+            masks.detach().flatten(1, 2).float(), size=attn_size, mode="bilinear", align_corners=False
+        )
+        blocked = small.view(b, q, n * attn_size[0] * attn_size[1]).sigmoid() < 0.5
         blocked = blocked[:, None].expand(-1, self.num_heads, -1, -1).flatten(0, 1)
         return logits, masks, blocked
 
@@ -126,6 +141,15 @@ def build_transformer_decoder(cfg, in_channels: int) -> nn.Module:
         raise KeyError(f"MODEL.MASK_FORMER.TRANSFORMER_DECODER_NAME: unknown decoder {name!r}") from None
     if m.DEC_LAYERS < 1:
         raise ValueError("MODEL.MASK_FORMER.DEC_LAYERS must be >= 1 (it counts the initial prediction)")
-    return cls(in_channels, cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES, m.HIDDEN_DIM, m.NUM_OBJECT_QUERIES, m.NHEADS,
-               m.DIM_FEEDFORWARD, m.DEC_LAYERS - 1, cfg.MODEL.SEM_SEG_HEAD.MASK_DIM, m.ENFORCE_INPUT_PROJ,
-               cfg.MODEL.TUBE_LINK.POSITION_ENCODING_TIME_NORMALIZE)
+    return cls(
+        in_channels,
+        cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES,
+        m.HIDDEN_DIM,
+        m.NUM_OBJECT_QUERIES,
+        m.NHEADS,
+        m.DIM_FEEDFORWARD,
+        m.DEC_LAYERS - 1,
+        cfg.MODEL.SEM_SEG_HEAD.MASK_DIM,
+        m.ENFORCE_INPUT_PROJ,
+        cfg.MODEL.TUBE_LINK.POSITION_ENCODING_TIME_NORMALIZE,
+    )
