@@ -114,6 +114,8 @@ def build_train_loader(stream: ClipStream, num_workers: int) -> DataLoader:
         num_workers=num_workers,
         collate_fn=trivial_batch_collator,
         persistent_workers=num_workers > 0,
+        # Its own generator: creating an iterator must not draw from the global RNG, which resume restores.
+        generator=torch.Generator().manual_seed(0),
         prefetch_factor=2 if num_workers > 0 else None,
         worker_init_fn=_worker_init,
     )

@@ -1,0 +1,195 @@
+"""Iteration-based trainer and evaluation loop (detectron2's DefaultTrainer contract, on plain PyTorch).
+
+One iteration: a batch of clips from the deterministic clip stream -> weighted losses -> a non-finite check naming
+the loss term -> backward (AMP when enabled) -> full-model gradient clipping -> optimizer and LR steps. Every
+SOLVER.CHECKPOINT_PERIOD iterations (and at the end) an atomic checkpoint is written; every TEST.EVAL_PERIOD
+iterations (and at the end) the model is evaluated with the evaluators of the test datasets. Logs: `log.txt`,
+`metrics.json` (one JSON object per line) and TensorBoard events in OUTPUT_DIR.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from typing import Dict, List, Optional
+
+import torch
+from torch.nn.parallel import DistributedDataParallel
+
+from ..data.build import ClipStream, build_train_loader, load_video_dicts
+from ..data.catalog import DatasetCatalog, MetadataCatalog
+from ..data.clip_transforms import ClipAugmentation
+from ..data.mappers import TubeClipMapper, iter_test_frames
+from ..evaluation import build_evaluator
+from ..inference import VideoPredictor
+from ..modeling import build_model
+from ..modeling.meta_arch.tube_link import resolve_task
+from ..tracking import build_tracker
+from ..utils import comm
+from .checkpoint import last_checkpoint, load_training_checkpoint, rng_states, save_checkpoint, set_rng_states
+from .optimizer import build_lr_scheduler, build_optimizer, clip_grad_norm_
+
+__all__ = ["Trainer", "NonFiniteLossError", "evaluate_model"]
+
+logger = logging.getLogger("tubelink.trainer")
+
+
+class NonFiniteLossError(FloatingPointError):
+    """A loss term became NaN or infinite; the message names the term and the iteration."""
+
+
+def evaluate_model(cfg, model: torch.nn.Module) -> Dict[str, Dict[str, float]]:
+    """Evaluate `model` on every split of DATASETS.TEST with its evaluator; videos are split over processes."""
+    inner = model.module if isinstance(model, DistributedDataParallel) else model
+    was_training = inner.training
+    inner.eval()
+    tests = cfg.MODEL.MASK_FORMER.TEST
+    results = {}
+    for name in cfg.DATASETS.TEST:
+        meta = MetadataCatalog.get(name)
+        evaluator = build_evaluator(name)
+        augmentation = ClipAugmentation.from_config(cfg, is_train=False)
+        task = resolve_task(cfg)
+        videos = DatasetCatalog.get(name)[comm.get_rank() :: comm.get_world_size()]
+        for video in videos:
+            predictor = VideoPredictor(inner, task, meta.is_thing, build_tracker(cfg), cfg.TEST.WINDOW_SIZE,
+                                       cfg.TEST.WINDOW_OVERLAP, tests.OBJECT_MASK_THRESHOLD, tests.OVERLAP_THRESHOLD,
+                                       tests.INSTANCES_PER_VIDEO)
+            for out in predictor(iter_test_frames(video, augmentation)):
+                if task != "vis":
+                    evaluator.process([{"video": video, "frame_index": out["frame_index"]}], [out])
+            if task == "vis":
+                evaluator.process([{"video": video}], [{"instances": predictor.video_instances()}])
+        results[name] = evaluator.evaluate()
+        if comm.is_main_process():
+            logger.info(f"Evaluation on {name}: " + json.dumps({k: round(v, 4) for k, v in results[name].items()}))
+    inner.train(was_training)
+    return results
+
+
+class Trainer:
+    """Builds model, optimizer, schedule and data from the config; `train()` runs until SOLVER.MAX_ITER."""
+
+    def __init__(self, cfg, resume: bool = False) -> None:
+        self.cfg = cfg
+        os.makedirs(cfg.OUTPUT_DIR, exist_ok=True)
+        self.model = build_model(cfg)
+        self.optimizer = build_optimizer(cfg, self.model)
+        self.scheduler = build_lr_scheduler(cfg, self.optimizer)
+        device = next(self.model.parameters()).device
+        self.amp_dtype = getattr(torch, cfg.SOLVER.AMP.DTYPE) if cfg.SOLVER.AMP.ENABLED else None
+        self.scaler = torch.amp.GradScaler(device.type, enabled=bool(self.amp_dtype == torch.float16))
+        self.device = device
+        self.start_iter = 0
+        if resume and last_checkpoint(cfg.OUTPUT_DIR):
+            self._resume(last_checkpoint(cfg.OUTPUT_DIR))
+        elif cfg.MODEL.WEIGHTS:
+            from ..checkpoint import load_weights
+
+            load_weights(self.model, cfg.MODEL.WEIGHTS)
+        if comm.get_world_size() > 1:
+            self.model = DistributedDataParallel(
+                self.model, device_ids=[device.index] if device.type == "cuda" else None,
+                find_unused_parameters=True)  # TCL / link heads are idle on clips without shared tracks
+        datasets = load_video_dicts(cfg.DATASETS.TRAIN)
+        mapper = TubeClipMapper.from_config(cfg, is_train=True)
+        seed = cfg.SEED if cfg.SEED >= 0 else 0
+        stream = ClipStream(datasets, [mapper] * len(datasets), seed, cfg.DATALOADER.CLIPS_PER_GPU,
+                            list(cfg.DATASETS.DATASET_RATIO) or None, start_iter=self.start_iter)
+        self.loader = build_train_loader(stream, cfg.DATALOADER.NUM_WORKERS)
+        self.history: List[Dict[str, float]] = []
+
+    def _state(self, iteration: int) -> Dict:
+        model = self.model.module if isinstance(self.model, DistributedDataParallel) else self.model
+        return {"model": model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
+                "iteration": iteration, "rng": rng_states()}
+
+    def _resume(self, path: str) -> None:
+        state = load_training_checkpoint(path)
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        set_rng_states(state["rng"])
+        self.start_iter = state["iteration"]
+        logger.info(f"Resumed from {path} at iteration {self.start_iter}")
+
+    def checkpoint(self, iteration: int, name: Optional[str] = None) -> None:
+        """Save the state after `iteration` iterations (main process only)."""
+        if comm.is_main_process():
+            save_checkpoint(self.cfg.OUTPUT_DIR, name or f"model_{iteration:07d}.pth", self._state(iteration))
+        comm.synchronize()
+
+    def run_step(self, iteration: int, batch: List[dict]) -> Dict[str, float]:
+        """One optimisation step; returns the scalar losses."""
+        with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
+                            enabled=self.amp_dtype is not None):
+            losses = self.model(batch)
+        for name, value in losses.items():
+            if not torch.isfinite(value):
+                raise NonFiniteLossError(
+                    f"loss {name} = {value.item()} at iteration {iteration}; training stopped, the last good "
+                    f"checkpoint in {self.cfg.OUTPUT_DIR} is kept (try a lower SOLVER.BASE_LR or SOLVER.AMP off)")
+        total = sum(losses.values())
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(total).backward()
+        self.scaler.unscale_(self.optimizer)
+        clip_grad_norm_(self.model.parameters(), self.cfg)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        return {k: float(v.detach()) for k, v in losses.items()} | {"total_loss": float(total.detach())}
+
+    def train(self) -> Dict[str, Dict[str, float]]:
+        """Train from the start (or resume) iteration to SOLVER.MAX_ITER; returns the final evaluation."""
+        cfg = self.cfg
+        max_iter = cfg.SOLVER.MAX_ITER
+        writer = None
+        if comm.is_main_process():
+            from torch.utils.tensorboard import SummaryWriter
+
+            writer = SummaryWriter(cfg.OUTPUT_DIR)
+        self.model.train()
+        data = iter(self.loader)
+        start = time.perf_counter()
+        results: Dict[str, Dict[str, float]] = {}
+        try:
+            for iteration in range(self.start_iter, max_iter):
+                try:
+                    losses = self.run_step(iteration, next(data))
+                except (torch.cuda.OutOfMemoryError, RuntimeError) as err:
+                    if not isinstance(err, torch.cuda.OutOfMemoryError) and "allocate" not in str(err):
+                        raise
+                    raise RuntimeError(
+                        f"out of memory at iteration {iteration}: use a smaller n (MODEL.TUBE_LINK.NUM_FRAMES), "
+                        "crop (INPUT.CROP.SIZE) or DATALOADER.CLIPS_PER_GPU"
+                    ) from err
+                done = iteration + 1
+                record = {"iteration": done, "lr": self.optimizer.param_groups[0]["lr"], **losses}
+                self.history.append(record)
+                if comm.is_main_process():
+                    with open(os.path.join(cfg.OUTPUT_DIR, "metrics.json"), "a", encoding="utf-8") as f:
+                        f.write(json.dumps(record) + "\n")
+                    for key, value in losses.items():
+                        writer.add_scalar(key, value, done)
+                    if done % 20 == 0 or done == max_iter:
+                        elapsed = time.perf_counter() - start
+                        eta = elapsed / (done - self.start_iter) * (max_iter - done)
+                        logger.info(f"iter {done}/{max_iter} total_loss {losses['total_loss']:.3f} "
+                                    f"lr {record['lr']:.2e} eta {eta / 60:.1f} min")
+                if cfg.SOLVER.CHECKPOINT_PERIOD and done % cfg.SOLVER.CHECKPOINT_PERIOD == 0 and done < max_iter:
+                    self.checkpoint(done)
+                if cfg.TEST.EVAL_PERIOD and done % cfg.TEST.EVAL_PERIOD == 0 and done < max_iter:
+                    results = evaluate_model(cfg, self.model)
+            self.checkpoint(max_iter, "model_final.pth")
+            if cfg.DATASETS.TEST:
+                results = evaluate_model(cfg, self.model)
+                if comm.is_main_process():
+                    with open(os.path.join(cfg.OUTPUT_DIR, "metrics.json"), "a", encoding="utf-8") as f:
+                        f.write(json.dumps({"iteration": max_iter, "evaluation": results}) + "\n")
+        finally:
+            if writer is not None:
+                writer.close()
+        return results
