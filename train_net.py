@@ -8,6 +8,7 @@
     torchrun --nproc-per-node 8 train_net.py --config-file CFG
 Without CUDA, --num-gpus N runs N CPU processes over gloo.
 """
+
 import json
 import logging
 import sys

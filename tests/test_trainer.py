@@ -1,5 +1,6 @@
 """Training: exact resume after an interruption, identical weights on two gloo processes, eval-only, and clear
 errors for broken configs and missing datasets."""
+
 import json
 import os
 import subprocess
@@ -21,12 +22,36 @@ SMALL = os.path.join(REPO, "configs", "synthetic", "tubelink_small.yaml")
 def tiny_cfg(output_dir, max_iter=6):
     cfg = get_cfg()
     cfg.merge_from_file(SMALL)
-    cfg.merge_from_list([
-        "MODEL.DEVICE", "cpu", "OUTPUT_DIR", str(output_dir), "SEED", 3, "SOLVER.MAX_ITER", max_iter,
-        "SOLVER.STEPS", (max_iter - 1,), "SOLVER.WARMUP_ITERS", 2, "SOLVER.CHECKPOINT_PERIOD", 3,
-        "DATALOADER.NUM_WORKERS", 0, "INPUT.MIN_SIZE_TRAIN", (48,), "INPUT.CROP.SIZE", [48, 48],
-        "MODEL.MASK_FORMER.TRAIN_NUM_POINTS", 256, "MODEL.MASK_FORMER.DEC_LAYERS", 3, "DATASETS.TEST", (),
-    ])
+    cfg.merge_from_list(
+        [
+            "MODEL.DEVICE",
+            "cpu",
+            "OUTPUT_DIR",
+            str(output_dir),
+            "SEED",
+            3,
+            "SOLVER.MAX_ITER",
+            max_iter,
+            "SOLVER.STEPS",
+            (max_iter - 1,),
+            "SOLVER.WARMUP_ITERS",
+            2,
+            "SOLVER.CHECKPOINT_PERIOD",
+            3,
+            "DATALOADER.NUM_WORKERS",
+            0,
+            "INPUT.MIN_SIZE_TRAIN",
+            (48,),
+            "INPUT.CROP.SIZE",
+            [48, 48],
+            "MODEL.MASK_FORMER.TRAIN_NUM_POINTS",
+            256,
+            "MODEL.MASK_FORMER.DEC_LAYERS",
+            3,
+            "DATASETS.TEST",
+            (),
+        ]
+    )
     return cfg
 
 
@@ -85,20 +110,36 @@ def test_two_gloo_processes_keep_identical_weights(datasets_root):
 
 
 def _run(*args, env=None):
-    return subprocess.run([sys.executable, os.path.join(REPO, "train_net.py"), *args], capture_output=True,
-                          text=True, env=dict(os.environ, OMP_NUM_THREADS="2", **(env or {})))
+    return subprocess.run(
+        [sys.executable, os.path.join(REPO, "train_net.py"), *args],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, OMP_NUM_THREADS="2", **(env or {})),
+    )
 
 
 def test_eval_only_prints_metrics(datasets_root):
     cfg = tiny_cfg(datasets_root / "e")
     trainer = Trainer(cfg)
     trainer.checkpoint(0, "model_init.pth")
-    proc = _run("--config-file", SMALL, "--eval-only", "MODEL.WEIGHTS", str(datasets_root / "e" / "model_init.pth"),
-                "MODEL.DEVICE", "cpu", "OUTPUT_DIR", str(datasets_root / "e_eval"), "DATASETS.TEST",
-                "('synthetic_vipseg_val',)", "TEST.WINDOW_SIZE", "4", env={"DETECTRON2_DATASETS": str(datasets_root /
-                                                                                                  "data")})
+    proc = _run(
+        "--config-file",
+        SMALL,
+        "--eval-only",
+        "MODEL.WEIGHTS",
+        str(datasets_root / "e" / "model_init.pth"),
+        "MODEL.DEVICE",
+        "cpu",
+        "OUTPUT_DIR",
+        str(datasets_root / "e_eval"),
+        "DATASETS.TEST",
+        "('synthetic_vipseg_val',)",
+        "TEST.WINDOW_SIZE",
+        "4",
+        env={"DETECTRON2_DATASETS": str(datasets_root / "data")},
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    results, _ = json.JSONDecoder().raw_decode(proc.stdout[proc.stdout.index("{\n"):])  # the printed results
+    results, _ = json.JSONDecoder().raw_decode(proc.stdout[proc.stdout.index("{\n") :])  # the printed results
     assert {"VPQ", "STQ", "VPQ@1"} <= set(results["synthetic_vipseg_val"])
 
 
@@ -107,6 +148,13 @@ def test_broken_config_and_missing_dataset_are_clear(datasets_root):
     assert proc.returncode != 0 and "SOLVER.NOT_A_KEY" in proc.stderr
     proc = _run("--config-file", str(datasets_root / "nope.yaml"))
     assert proc.returncode != 0 and "nope.yaml: config file does not exist" in proc.stderr
-    proc = _run("--config-file", os.path.join(REPO, "configs", "vipseg", "tubelink_R50.yaml"), "MODEL.DEVICE", "cpu",
-                "OUTPUT_DIR", str(datasets_root / "o"), env={"DETECTRON2_DATASETS": str(datasets_root / "empty")})
+    proc = _run(
+        "--config-file",
+        os.path.join(REPO, "configs", "vipseg", "tubelink_R50.yaml"),
+        "MODEL.DEVICE",
+        "cpu",
+        "OUTPUT_DIR",
+        str(datasets_root / "o"),
+        env={"DETECTRON2_DATASETS": str(datasets_root / "empty")},
+    )
     assert proc.returncode != 0 and "vipseg_train" in proc.stderr and "datasets/README.md" in proc.stderr

@@ -5,6 +5,7 @@ A checkpoint holds the model, optimizer, LR scheduler and grad-scaler states, th
 `last_checkpoint` (a one-line text file, also renamed into place) names it, so an interrupted write never leaves a
 truncated checkpoint behind and `--resume` always finds the last complete one.
 """
+
 from __future__ import annotations
 
 import os
@@ -23,8 +24,11 @@ POINTER = "last_checkpoint"
 def rng_states() -> Dict[str, Any]:
     """Python, numpy and torch (CPU and CUDA) random states, as plain containers and tensors (weights_only-safe)."""
     name, keys, pos, has_gauss, cached = np.random.get_state()
-    states = {"python": random.getstate(), "numpy": [name, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss,
-                                                     cached], "torch": torch.get_rng_state()}
+    states = {
+        "python": random.getstate(),
+        "numpy": [name, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached],
+        "torch": torch.get_rng_state(),
+    }
     if torch.cuda.is_available():
         states["cuda"] = torch.cuda.get_rng_state_all()
     return states

@@ -6,6 +6,7 @@ SOLVER.CHECKPOINT_PERIOD iterations (and at the end) an atomic checkpoint is wri
 iterations (and at the end) the model is evaluated with the evaluators of the test datasets. Logs: `log.txt`,
 `metrics.json` (one JSON object per line) and TensorBoard events in OUTPUT_DIR.
 """
+
 from __future__ import annotations
 
 import json
@@ -53,9 +54,17 @@ def evaluate_model(cfg, model: torch.nn.Module) -> Dict[str, Dict[str, float]]:
         task = resolve_task(cfg)
         videos = DatasetCatalog.get(name)[comm.get_rank() :: comm.get_world_size()]
         for video in videos:
-            predictor = VideoPredictor(inner, task, meta.is_thing, build_tracker(cfg), cfg.TEST.WINDOW_SIZE,
-                                       cfg.TEST.WINDOW_OVERLAP, tests.OBJECT_MASK_THRESHOLD, tests.OVERLAP_THRESHOLD,
-                                       tests.INSTANCES_PER_VIDEO)
+            predictor = VideoPredictor(
+                inner,
+                task,
+                meta.is_thing,
+                build_tracker(cfg),
+                cfg.TEST.WINDOW_SIZE,
+                cfg.TEST.WINDOW_OVERLAP,
+                tests.OBJECT_MASK_THRESHOLD,
+                tests.OVERLAP_THRESHOLD,
+                tests.INSTANCES_PER_VIDEO,
+            )
             for out in predictor(iter_test_frames(video, augmentation)):
                 if task != "vis":
                     evaluator.process([{"video": video, "frame_index": out["frame_index"]}], [out])
@@ -90,21 +99,32 @@ class Trainer:
             load_weights(self.model, cfg.MODEL.WEIGHTS)
         if comm.get_world_size() > 1:
             self.model = DistributedDataParallel(
-                self.model, device_ids=[device.index] if device.type == "cuda" else None,
-                find_unused_parameters=True)  # TCL / link heads are idle on clips without shared tracks
+                self.model, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=True
+            )  # TCL / link heads are idle on clips without shared tracks
         datasets = load_video_dicts(cfg.DATASETS.TRAIN)
         mapper = TubeClipMapper.from_config(cfg, is_train=True)
         seed = cfg.SEED if cfg.SEED >= 0 else 0
-        stream = ClipStream(datasets, [mapper] * len(datasets), seed, cfg.DATALOADER.CLIPS_PER_GPU,
-                            list(cfg.DATASETS.DATASET_RATIO) or None, start_iter=self.start_iter)
+        stream = ClipStream(
+            datasets,
+            [mapper] * len(datasets),
+            seed,
+            cfg.DATALOADER.CLIPS_PER_GPU,
+            list(cfg.DATASETS.DATASET_RATIO) or None,
+            start_iter=self.start_iter,
+        )
         self.loader = build_train_loader(stream, cfg.DATALOADER.NUM_WORKERS)
         self.history: List[Dict[str, float]] = []
 
     def _state(self, iteration: int) -> Dict:
         model = self.model.module if isinstance(self.model, DistributedDataParallel) else self.model
-        return {"model": model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
-                "iteration": iteration, "rng": rng_states()}
+        return {
+            "model": model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "iteration": iteration,
+            "rng": rng_states(),
+        }
 
     def _resume(self, path: str) -> None:
         state = load_training_checkpoint(path)
@@ -124,14 +144,16 @@ class Trainer:
 
     def run_step(self, iteration: int, batch: List[dict]) -> Dict[str, float]:
         """One optimisation step; returns the scalar losses."""
-        with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
-                            enabled=self.amp_dtype is not None):
+        with torch.autocast(
+            self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None
+        ):
             losses = self.model(batch)
         for name, value in losses.items():
             if not torch.isfinite(value):
                 raise NonFiniteLossError(
                     f"loss {name} = {value.item()} at iteration {iteration}; training stopped, the last good "
-                    f"checkpoint in {self.cfg.OUTPUT_DIR} is kept (try a lower SOLVER.BASE_LR or SOLVER.AMP off)")
+                    f"checkpoint in {self.cfg.OUTPUT_DIR} is kept (try a lower SOLVER.BASE_LR or SOLVER.AMP off)"
+                )
         total = sum(losses.values())
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(total).backward()
@@ -177,8 +199,10 @@ class Trainer:
                     if done % 20 == 0 or done == max_iter:
                         elapsed = time.perf_counter() - start
                         eta = elapsed / (done - self.start_iter) * (max_iter - done)
-                        logger.info(f"iter {done}/{max_iter} total_loss {losses['total_loss']:.3f} "
-                                    f"lr {record['lr']:.2e} eta {eta / 60:.1f} min")
+                        logger.info(
+                            f"iter {done}/{max_iter} total_loss {losses['total_loss']:.3f} "
+                            f"lr {record['lr']:.2e} eta {eta / 60:.1f} min"
+                        )
                 if cfg.SOLVER.CHECKPOINT_PERIOD and done % cfg.SOLVER.CHECKPOINT_PERIOD == 0 and done < max_iter:
                     self.checkpoint(done)
                 if cfg.TEST.EVAL_PERIOD and done % cfg.TEST.EVAL_PERIOD == 0 and done < max_iter:
