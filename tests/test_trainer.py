@@ -158,3 +158,25 @@ def test_broken_config_and_missing_dataset_are_clear(datasets_root):
         env={"DETECTRON2_DATASETS": str(datasets_root / "empty")},
     )
     assert proc.returncode != 0 and "vipseg_train" in proc.stderr and "datasets/README.md" in proc.stderr
+
+
+def test_non_finite_loss_stops_naming_term_and_iteration(datasets_root, monkeypatch):
+    from tubelink.engine.trainer import NonFiniteLossError
+
+    seed_all(3)
+    trainer = Trainer(tiny_cfg(datasets_root / "nan"))
+    real_forward = trainer.model.forward
+    calls = {"n": 0}
+
+    def forward(batch):
+        losses = real_forward(batch)
+        calls["n"] += 1
+        if calls["n"] == 5:  # iteration index 4, after the checkpoint of iteration 3
+            losses["loss_dice"] = losses["loss_dice"] * float("nan")
+        return losses
+
+    monkeypatch.setattr(trainer.model, "forward", forward)
+    with pytest.raises(NonFiniteLossError, match="loss loss_dice = nan at iteration 4"):
+        trainer.train()
+    assert os.path.isfile(datasets_root / "nan" / "model_0000003.pth")
+    assert open(datasets_root / "nan" / "last_checkpoint").read().strip() == "model_0000003.pth"
