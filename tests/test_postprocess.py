@@ -108,3 +108,16 @@ def test_instance_inference_topk_sorted():
     assert scores.shape == (3,) and torch.all(scores[:-1] >= scores[1:])
     assert labels[0].item() == 1 and queries[0].item() == 0 and inst_masks[0, :, :2].all()
     assert inst_masks.shape == (3, n, h, w)
+
+
+def test_instance_inference_allowed_classes_are_excluded_before_topk():
+    """A panoptic model seen as VIS: a confident stuff query must not take a thing instance's place."""
+    n, h, w = 1, 4, 4
+    masks = torch.stack([_mask(n, h, w, (slice(None), slice(0, 2), slice(None)))] * 2)
+    logits = _logits([2, 0])  # query 0 is stuff (class 2), query 1 a thing (class 0)
+    logits[1, 0] = 3.0  # the thing is less confident than the stuff query
+    allowed = torch.tensor([True, True, False])
+    scores, labels, _, queries = instance_inference(logits, masks, top_k=1, allowed_classes=allowed)
+    assert labels.tolist() == [0] and queries.tolist() == [1] and scores[0] > 0
+    scores_all, labels_all, _, _ = instance_inference(logits, masks, top_k=1)
+    assert labels_all.tolist() == [2]  # without the restriction the stuff query wins

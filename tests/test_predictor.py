@@ -117,8 +117,13 @@ def test_vss_and_vis_outputs(synthetic):
     )
     assert len(list(vis(_frames(videos[0])))) == 12
     instances = vis.video_instances()
-    # one identity per entity over the whole video (this split's stuff classes are instance categories too)
-    assert len(instances) == len(truth.entities)
+    # one identity per thing over the whole video; a panoptic model's stuff classes are never VIS instances
+    things = [e for e in truth.entities.values() if e.is_thing]
+    assert len(instances) == len(things)
+    names = meta.class_table.names
+    assert sorted(names[i["category_id"]] for i in instances) == sorted(
+        next(r["name"] for r in meta.class_table.categories if r["id"] == e.category_id) for e in things
+    )
     assert all(len(i["segmentations"]) == 12 for i in instances)
     with pytest.raises(ValueError, match="overlap"):
         VideoPredictor(None, "vps", meta.is_thing, QuasiDenseTracker(), window=2, overlap=2)

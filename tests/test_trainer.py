@@ -133,7 +133,7 @@ def test_eval_only_prints_metrics(datasets_root):
         "OUTPUT_DIR",
         str(datasets_root / "e_eval"),
         "DATASETS.TEST",
-        "('synthetic_vipseg_val',)",
+        "('synthetic_vipseg_val', 'synthetic_ytvis_val')",
         "TEST.WINDOW_SIZE",
         "4",
         env={"DETECTRON2_DATASETS": str(datasets_root / "data")},
@@ -141,6 +141,7 @@ def test_eval_only_prints_metrics(datasets_root):
     assert proc.returncode == 0, proc.stderr[-3000:]
     results, _ = json.JSONDecoder().raw_decode(proc.stdout[proc.stdout.index("{\n") :])  # the printed results
     assert {"VPQ", "STQ", "VPQ@1"} <= set(results["synthetic_vipseg_val"])
+    assert {"AP", "AP50", "AR10"} <= set(results["synthetic_ytvis_val"])  # the panoptic model seen as VIS
 
 
 def test_broken_config_and_missing_dataset_are_clear(datasets_root):

@@ -18,8 +18,15 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from ..utils import comm
 from .catalog import DatasetCatalog
+from .mappers import TubeClipMapper
 
-__all__ = ["ClipStream", "build_train_loader", "load_video_dicts", "trivial_batch_collator"]
+__all__ = [
+    "ClipStream",
+    "build_train_loader",
+    "build_train_loader_from_config",
+    "load_video_dicts",
+    "trivial_batch_collator",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -119,6 +126,22 @@ def build_train_loader(stream: ClipStream, num_workers: int) -> DataLoader:
         prefetch_factor=2 if num_workers > 0 else None,
         worker_init_fn=_worker_init,
     )
+
+
+def build_train_loader_from_config(cfg, start_iter: int = 0) -> DataLoader:
+    """The training loader of a config: DATASETS.TRAIN mixed by DATASETS.DATASET_RATIO, the clip mapper,
+    DATALOADER.CLIPS_PER_GPU clips per iteration from iteration `start_iter` on (the resume point)."""
+    datasets = load_video_dicts(cfg.DATASETS.TRAIN)
+    mapper = TubeClipMapper.from_config(cfg, is_train=True)
+    stream = ClipStream(
+        datasets,
+        [mapper] * len(datasets),
+        cfg.SEED if cfg.SEED >= 0 else 0,
+        cfg.DATALOADER.CLIPS_PER_GPU,
+        list(cfg.DATASETS.DATASET_RATIO) or None,
+        start_iter=start_iter,
+    )
+    return build_train_loader(stream, cfg.DATALOADER.NUM_WORKERS)
 
 
 def _worker_init(worker_id: int) -> None:

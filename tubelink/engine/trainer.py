@@ -18,63 +18,20 @@ from typing import Dict, List, Optional
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from ..data.build import ClipStream, build_train_loader, load_video_dicts
-from ..data.catalog import DatasetCatalog, MetadataCatalog
-from ..data.clip_transforms import ClipAugmentation
-from ..data.mappers import TubeClipMapper, iter_test_frames
-from ..evaluation import build_evaluator
-from ..inference import VideoPredictor
+from ..data.build import build_train_loader_from_config
 from ..modeling import build_model
-from ..modeling.meta_arch.tube_link import resolve_task
-from ..tracking import build_tracker
 from ..utils import comm
+from .evaluation import evaluate_model
 from .checkpoint import last_checkpoint, load_training_checkpoint, rng_states, save_checkpoint, set_rng_states
 from .optimizer import build_lr_scheduler, build_optimizer, clip_grad_norm_
 
-__all__ = ["Trainer", "NonFiniteLossError", "evaluate_model"]
+__all__ = ["Trainer", "NonFiniteLossError"]
 
 logger = logging.getLogger("tubelink.trainer")
 
 
 class NonFiniteLossError(FloatingPointError):
     """A loss term became NaN or infinite; the message names the term and the iteration."""
-
-
-def evaluate_model(cfg, model: torch.nn.Module) -> Dict[str, Dict[str, float]]:
-    """Evaluate `model` on every split of DATASETS.TEST with its evaluator; videos are split over processes."""
-    inner = model.module if isinstance(model, DistributedDataParallel) else model
-    was_training = inner.training
-    inner.eval()
-    tests = cfg.MODEL.MASK_FORMER.TEST
-    results = {}
-    for name in cfg.DATASETS.TEST:
-        meta = MetadataCatalog.get(name)
-        evaluator = build_evaluator(name)
-        augmentation = ClipAugmentation.from_config(cfg, is_train=False)
-        task = resolve_task(cfg)
-        videos = DatasetCatalog.get(name)[comm.get_rank() :: comm.get_world_size()]
-        for video in videos:
-            predictor = VideoPredictor(
-                inner,
-                task,
-                meta.is_thing,
-                build_tracker(cfg),
-                cfg.TEST.WINDOW_SIZE,
-                cfg.TEST.WINDOW_OVERLAP,
-                tests.OBJECT_MASK_THRESHOLD,
-                tests.OVERLAP_THRESHOLD,
-                tests.INSTANCES_PER_VIDEO,
-            )
-            for out in predictor(iter_test_frames(video, augmentation)):
-                if task != "vis":
-                    evaluator.process([{"video": video, "frame_index": out["frame_index"]}], [out])
-            if task == "vis":
-                evaluator.process([{"video": video}], [{"instances": predictor.video_instances()}])
-        results[name] = evaluator.evaluate()
-        if comm.is_main_process():
-            logger.info(f"Evaluation on {name}: " + json.dumps({k: round(v, 4) for k, v in results[name].items()}))
-    inner.train(was_training)
-    return results
 
 
 class Trainer:
@@ -101,18 +58,7 @@ class Trainer:
             self.model = DistributedDataParallel(
                 self.model, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=True
             )  # TCL / link heads are idle on clips without shared tracks
-        datasets = load_video_dicts(cfg.DATASETS.TRAIN)
-        mapper = TubeClipMapper.from_config(cfg, is_train=True)
-        seed = cfg.SEED if cfg.SEED >= 0 else 0
-        stream = ClipStream(
-            datasets,
-            [mapper] * len(datasets),
-            seed,
-            cfg.DATALOADER.CLIPS_PER_GPU,
-            list(cfg.DATASETS.DATASET_RATIO) or None,
-            start_iter=self.start_iter,
-        )
-        self.loader = build_train_loader(stream, cfg.DATALOADER.NUM_WORKERS)
+        self.loader = build_train_loader_from_config(cfg, self.start_iter)
         self.history: List[Dict[str, float]] = []
 
     def _state(self, iteration: int) -> Dict:

@@ -141,7 +141,11 @@ class VideoPredictor:
         ]
 
     def _vis(self, out, masks, start) -> List[dict]:
-        scores, labels, inst_masks, queries = instance_inference(out["pred_logits"], masks, self.instances_per_window)
+        # A model with stuff classes (panoptic) seen as VIS: only its thing classes are instances.
+        allowed = torch.tensor(self.is_thing) if not all(self.is_thing) else None
+        scores, labels, inst_masks, queries = instance_inference(
+            out["pred_logits"], masks, self.instances_per_window, allowed
+        )
         keep = scores > 0
         frames = [{"instances": []} for _ in range(masks.shape[1])]
         if keep.any():

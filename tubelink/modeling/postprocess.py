@@ -6,7 +6,7 @@ and `pred_masks` (Q, n, H, W) mask logits at output resolution.
 
 from __future__ import annotations
 
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 
@@ -96,18 +96,26 @@ def semantic_inference(pred_logits: torch.Tensor, pred_masks: torch.Tensor) -> t
 
 
 def instance_inference(
-    pred_logits: torch.Tensor, pred_masks: torch.Tensor, top_k: int
+    pred_logits: torch.Tensor,
+    pred_masks: torch.Tensor,
+    top_k: int,
+    allowed_classes: Optional[torch.Tensor] = None,
 ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Top-k (query, class) pairs as instances, Mask2Former's instance inference over tubes.
 
     Args:
         pred_logits: (Q, C+1); pred_masks: (Q, n, H, W); top_k: number of instances kept.
+        allowed_classes: optional bool (C,); other classes (stuff of a panoptic model) are never instances.
+            They are excluded before the top-k, so they do not take the places of thing instances.
     Returns:
         scores (K,) = class probability x mean mask probability inside the binary mask, labels int64 (K,),
         masks bool (K, n, H, W) (logit > 0), query_indices int64 (K,), sorted by descending score.
     """
     num_classes = pred_logits.shape[-1] - 1
-    class_probs = pred_logits.float().softmax(-1)[:, :-1].flatten()
+    class_probs = pred_logits.float().softmax(-1)[:, :-1]
+    if allowed_classes is not None:
+        class_probs = class_probs * allowed_classes.to(class_probs.device, class_probs.dtype)
+    class_probs = class_probs.flatten()
     k = min(top_k, class_probs.numel())
     top_scores, flat_idx = class_probs.topk(k)
     queries = torch.div(flat_idx, num_classes, rounding_mode="floor")

@@ -28,7 +28,7 @@ from ..tcl import assign_queries_by_iou, assign_queries_by_matching, tcl_losses
 
 __all__ = ["TubeLink", "resolve_task"]
 
-_TASK_OF_EVALUATOR = {"vps": "vps", "step": "vps", "ytvis": "vis", "vss": "vss"}
+TASK_OF_EVALUATOR = {"vps": "vps", "step": "vps", "ytvis": "vis", "vss": "vss"}
 
 
 def resolve_task(cfg) -> str:
@@ -38,7 +38,7 @@ def resolve_task(cfg) -> str:
             raise ValueError(f"MODEL.TUBE_LINK.TASK must be vps, vis or vss, got {cfg.MODEL.TUBE_LINK.TASK!r}")
         return cfg.MODEL.TUBE_LINK.TASK
     if cfg.DATASETS.TRAIN:
-        return _TASK_OF_EVALUATOR.get(MetadataCatalog.get(cfg.DATASETS.TRAIN[0]).get("evaluator_type"), "vps")
+        return TASK_OF_EVALUATOR.get(MetadataCatalog.get(cfg.DATASETS.TRAIN[0]).get("evaluator_type"), "vps")
     return "vps"
 
 
