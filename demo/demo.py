@@ -42,6 +42,12 @@ def parse_args(argv=None):
     parser.add_argument("--window", type=int, default=None, help="frames per subclip n (default: TEST.WINDOW_SIZE)")
     parser.add_argument("--save-frames", action="store_true", help="also write annotated per-frame PNGs")
     parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast (fast on CPUs with AMX)")
+    parser.add_argument(
+        "--engine",
+        choices=("native", "detectron2"),
+        default="native",
+        help="detectron2: build the config, model and checkpoint loading through detectron2 (needs it installed)",
+    )
     parser.add_argument("--opts", nargs=argparse.REMAINDER, default=[], help="KEY VALUE config overrides")
     return parser.parse_args(argv)
 
@@ -60,18 +66,38 @@ def _frames(source, augmentation):
         }
 
 
+def build_config_and_model(args):
+    """(frozen config, model in eval mode with MODEL.WEIGHTS loaded) through tubelink or through detectron2."""
+    if args.engine == "detectron2":
+        try:
+            from detectron2.checkpoint import DetectionCheckpointer
+            from detectron2.modeling import build_model as detectron2_build_model
+
+            import tubelink.detectron2 as bridge
+        except ImportError as err:
+            sys.exit(f"error: --engine detectron2: {err}")
+        cfg = bridge.setup_cfg(argparse.Namespace(config_file=args.config_file, opts=args.opts))
+        model = detectron2_build_model(cfg).eval()
+        if cfg.MODEL.WEIGHTS:
+            DetectionCheckpointer(model).load(cfg.MODEL.WEIGHTS)
+    else:
+        cfg = get_cfg()
+        cfg.merge_from_file(args.config_file)
+        cfg.merge_from_list(args.opts)
+        cfg.freeze()
+        model = build_model(cfg).eval()
+        if cfg.MODEL.WEIGHTS:
+            load_weights(model, cfg.MODEL.WEIGHTS)
+    if not cfg.MODEL.WEIGHTS:
+        print("warning: MODEL.WEIGHTS is empty: the model has random weights", file=sys.stderr)
+    return cfg, model
+
+
 def main(argv=None) -> None:
     args = parse_args(argv)
-    cfg = get_cfg()
-    cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(args.opts)
-    cfg.freeze()
-    model = build_model(cfg).eval()
-    if cfg.MODEL.WEIGHTS:
-        load_weights(model, cfg.MODEL.WEIGHTS)
-    else:
-        print("warning: MODEL.WEIGHTS is empty: the model has random weights", file=sys.stderr)
-    meta = MetadataCatalog.get(cfg.DATASETS.TEST[0] if cfg.DATASETS.TEST else cfg.DATASETS.TRAIN[0])
+    cfg, model = build_config_and_model(args)
+    # The model's classes are those of its training data (as in evaluation).
+    meta = MetadataCatalog.get(cfg.DATASETS.TRAIN[0] if cfg.DATASETS.TRAIN else cfg.DATASETS.TEST[0])
     names, colors, is_thing = meta.stuff_classes, meta.stuff_colors, meta.is_thing
     task = resolve_task(cfg)
     window = args.window or cfg.TEST.WINDOW_SIZE

@@ -12,7 +12,7 @@ import yaml
 from fvcore.common.config import BASE_KEY
 from fvcore.common.config import CfgNode as _FvcoreCfgNode
 
-__all__ = ["CfgNode", "ConfigError", "get_cfg"]
+__all__ = ["CfgNode", "ConfigError", "get_cfg", "merge_config_file"]
 
 
 class ConfigError(ValueError):
@@ -29,12 +29,7 @@ class CfgNode(_FvcoreCfgNode):
             ConfigError: naming the file and the key when a key is unknown, a value has the wrong type,
                 the YAML does not parse, or a base file is missing.
         """
-        for path, data in self._resolve_chain(cfg_filename):
-            try:
-                self.merge_from_other_cfg(type(self)(data))
-            except (KeyError, ValueError, AssertionError) as err:
-                msg = err.args[0] if err.args else str(err)
-                raise ConfigError(f"{path}: {msg}") from None
+        merge_config_file(self, cfg_filename)
 
     @classmethod
     def _resolve_chain(cls, filename: str) -> list:
@@ -74,6 +69,17 @@ class CfgNode(_FvcoreCfgNode):
         """Write the resolved config as YAML to `path` (used for the run's `config.yaml`)."""
         with open(path, "w", encoding="utf-8") as f:
             f.write(self.dump())
+
+
+def merge_config_file(cfg: _FvcoreCfgNode, cfg_filename: str) -> None:
+    """Merge a YAML file and its `_BASE_` chain (a path or a list of paths) into any fvcore-based CfgNode,
+    detectron2's included; errors name the file and the key (ConfigError)."""
+    for path, data in CfgNode._resolve_chain(cfg_filename):
+        try:
+            cfg.merge_from_other_cfg(type(cfg)(data))
+        except (KeyError, ValueError, AssertionError) as err:
+            msg = err.args[0] if err.args else str(err)
+            raise ConfigError(f"{path}: {msg}") from None
 
 
 def get_cfg() -> CfgNode:

@@ -39,6 +39,13 @@ def default_argument_parser(description: str = "Tube-Link training and evaluatio
     parser.add_argument("--num-machines", type=int, default=1, help="total number of machines")
     parser.add_argument("--machine-rank", type=int, default=0, help="the rank of this machine")
     parser.add_argument("--dist-url", default="auto", help="initialisation URL for torch.distributed")
+    parser.add_argument(
+        "--engine",
+        choices=("native", "detectron2"),
+        default="native",
+        help="native: tubelink's own trainer (no detectron2 needed); detectron2: detectron2's DefaultTrainer, "
+        "launch and DetectionCheckpointer through tubelink.detectron2 (needs detectron2 installed)",
+    )
     parser.add_argument("opts", default=None, nargs=argparse.REMAINDER, help="KEY VALUE pairs overriding the config")
     return parser
 

@@ -1,0 +1,119 @@
+"""`TubeLinkTrainer`: detectron2's DefaultTrainer with tubelink's data, optimizer, schedule and evaluation.
+
+What detectron2 provides is used as is: the training loop and hooks, `DetectionCheckpointer`, writers, EvalHook,
+`inference_on_dataset`. tubelink supplies the parts DefaultTrainer leaves to projects (as Mask2Former's
+train_net does): the clip loader, AdamW parameter groups, the warmup schedule, full-model gradient clipping and
+the video evaluation.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+
+import torch
+from detectron2.data import DatasetCatalog, build_detection_test_loader
+from detectron2.engine import DefaultTrainer, HookBase
+from detectron2.engine.train_loop import AMPTrainer
+from detectron2.evaluation import inference_on_dataset, print_csv_format
+from detectron2.utils import comm
+from torch.nn.parallel import DistributedDataParallel
+
+from ..data.build import build_train_loader_from_config
+from ..engine.optimizer import build_optimizer, build_schedule, clip_grad_norm_
+from .evaluation import TubeLinkEvaluator, VideoInference
+
+__all__ = ["TubeLinkTrainer", "GradientClipping"]
+
+logger = logging.getLogger("tubelink.detectron2")
+
+
+def _video(video: dict) -> dict:
+    """Test "mapper": the loader yields whole video dicts; frames are read lazily by the predictor."""
+    return video
+
+
+class GradientClipping(HookBase):
+    """Full-model gradient norm clipping (SOLVER.CLIP_GRADIENTS) between backward and the optimizer step."""
+
+    def __init__(self, cfg) -> None:
+        self.cfg = cfg
+
+    def after_backward(self) -> None:
+        loop = self.trainer._trainer
+        if isinstance(loop, AMPTrainer):  # clip the true gradients, not the loss-scaled ones
+            loop.grad_scaler.unscale_(loop.optimizer)
+        clip_grad_norm_(loop.model.parameters(), self.cfg)
+
+
+class TubeLinkTrainer(DefaultTrainer):
+    """detectron2's DefaultTrainer for TubeLink; same YAML configs as the native engine.
+
+    Differences from the native engine, inherited from detectron2: multi-process training needs GPUs
+    (detectron2's `create_ddp_model` pins one device per process), and a resumed run restarts the clip stream at
+    the resumed iteration but does not restore RNG states, so it is not bit-exact.
+    """
+
+    def __init__(self, cfg) -> None:
+        super().__init__(cfg)
+        if isinstance(self._trainer, AMPTrainer):
+            self._trainer.precision = getattr(torch, cfg.SOLVER.AMP.DTYPE)
+        model = self._trainer.model
+        if isinstance(model, DistributedDataParallel):
+            # The link / embedding heads get no gradient on some clips (VSS, no shared track): DDP must know.
+            self._trainer.model = DistributedDataParallel(
+                model.module, device_ids=model.device_ids, broadcast_buffers=False, find_unused_parameters=True
+            )
+
+    @classmethod
+    def build_train_loader(cls, cfg, start_iter: int = 0):
+        return build_train_loader_from_config(cfg, start_iter)
+
+    @classmethod
+    def build_optimizer(cls, cfg, model):
+        return build_optimizer(cfg, model)
+
+    @classmethod
+    def build_lr_scheduler(cls, cfg, optimizer):
+        # A ParamScheduler: detectron2's LRScheduler hook wraps it in its own (checkpointed) LRMultiplier.
+        return build_schedule(cfg)
+
+    def build_hooks(self):
+        return [GradientClipping(self.cfg)] + super().build_hooks()
+
+    def train(self):
+        """Train to SOLVER.MAX_ITER; returns the last evaluation (DefaultTrainer returns it only when
+        TEST.EXPECTED_RESULTS is set)."""
+        super().train()
+        return getattr(self, "_last_eval_results", OrderedDict())
+
+    def resume_or_load(self, resume: bool = True) -> None:
+        super().resume_or_load(resume=resume)
+        if self.start_iter > 0:  # continue the deterministic clip stream where the checkpoint stopped
+            self._trainer.data_loader = self.build_train_loader(self.cfg, self.start_iter)
+            self._trainer._data_loader_iter_obj = None
+
+    @classmethod
+    def build_test_loader(cls, cfg, dataset_name: str):
+        return build_detection_test_loader(dataset=DatasetCatalog.get(dataset_name), mapper=_video, num_workers=0)
+
+    @classmethod
+    def build_evaluator(cls, cfg, dataset_name: str, output_folder=None):
+        return TubeLinkEvaluator(dataset_name)
+
+    @classmethod
+    def test(cls, cfg, model, evaluators=None):
+        """Evaluate `model` on DATASETS.TEST through `inference_on_dataset`; {split: {metric: value}} (the inner
+        dict alone for one split, as DefaultTrainer.test)."""
+        if evaluators is not None and len(evaluators) != len(cfg.DATASETS.TEST):
+            raise ValueError(f"{len(evaluators)} evaluators for {len(cfg.DATASETS.TEST)} test datasets")
+        results = OrderedDict()
+        for k, name in enumerate(cfg.DATASETS.TEST):
+            evaluator = evaluators[k] if evaluators is not None else cls.build_evaluator(cfg, name)
+            results[name] = inference_on_dataset(
+                VideoInference(cfg, model, name), cls.build_test_loader(cfg, name), evaluator
+            )
+            if comm.is_main_process():
+                logger.info(f"Evaluation results for {name} in csv format:")
+                print_csv_format(results[name])
+        return results[cfg.DATASETS.TEST[0]] if len(results) == 1 else results
