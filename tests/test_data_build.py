@@ -50,3 +50,23 @@ def test_ratio_mixing():
     with pytest.raises(ValueError, match="DATASET_RATIO"):
         _stream(ratios=[1.0])
     assert np.isclose(_stream().probs, [0.7, 0.3]).all()  # default: proportional to the number of videos
+
+
+def test_image_split_mixed_with_video_split_by_ratio(tmp_path, monkeypatch):
+    """An image data set as pseudo-video plus a video data set, 1 : 3, through the real mapper."""
+    monkeypatch.setenv("DETECTRON2_DATASETS", str(tmp_path))
+    import tubelink  # noqa: F401
+    from tubelink.config import get_cfg
+    from tubelink.data.build import load_video_dicts
+    from tubelink.data.mappers import TubeClipMapper
+
+    cfg = get_cfg()
+    cfg.merge_from_list(["INPUT.MIN_SIZE_TRAIN", (48,), "INPUT.CROP.SIZE", [48, 48]])
+    names = ["synthetic_vipseg_images", "synthetic_vipseg_train"]
+    mapper = TubeClipMapper.from_config(cfg)
+    stream = ClipStream(load_video_dicts(names), [mapper, mapper], seed=0, ratios=[1.0, 3.0], rank=0)
+    clips = [stream.item(k) for k in range(120)]
+    from_images = [c for c in clips if c["dataset_name"] == names[0]]
+    assert 0.15 < len(from_images) / len(clips) < 0.35
+    assert all(c["frame_indices"] == [0, 0, 0, 0] for c in from_images)
+    assert all(c["image"].shape == (4, 3, 48, 48) for c in clips)

@@ -167,3 +167,40 @@ def test_test_mapper_streams_frames_and_names_missing_files(toy_video):
     toy_video["file_names"][3] = toy_video["file_names"][3] + ".missing"
     with pytest.raises(FileNotFoundError, match="3.png.missing"):
         list(stream)
+
+
+def test_image_becomes_a_pseudo_video_with_its_own_crop_per_frame(tmp_path, monkeypatch):
+    """A one-frame video (an image data set): every frame of the clip is the image under its own scale and crop,
+    one flip for the clip, masks transformed with their frame's transform, ids kept across frames."""
+    monkeypatch.setenv("DETECTRON2_DATASETS", str(tmp_path))
+    import tubelink  # noqa: F401
+    from tubelink.data import DatasetCatalog, decode_frame
+    from tubelink.data.datasets.common import read_rgb
+
+    video = DatasetCatalog.get("synthetic_vipseg_images")[3]
+    meta = MetadataCatalog.get("synthetic_vipseg_images")
+    assert video["length"] == 1
+    aug = ClipAugmentation([120], 10_000, (1.0, 2.0), crop_size=(64, 64), flip=True)
+    mapper = TubeClipMapper(aug, frames_per_subclip=2, num_subclips=2)
+    image, truth = read_rgb(video["file_names"][0]), decode_frame(video, 0, meta)
+    flips = set()
+    for seed in range(6):
+        clip = mapper(video, np.random.default_rng(seed))
+        replay = np.random.default_rng(seed)  # the mapper's draws: frame indices, then the per-frame transforms
+        sample_subclip_indices(1, 2, 2, 1, 0, replay)
+        tfms = aug.pseudo_video(*image.shape[:2], 4, replay)
+        per_frame = {any(type(t).__name__ == "HFlipTransform" for t in tfm.transforms) for tfm in tfms}
+        assert len(per_frame) == 1  # one flip decision per clip
+        flips |= per_frame
+        for k, tfm in enumerate(tfms):
+            assert torch.equal(clip["image"][k], torch.from_numpy(apply_to_image(tfm, image).copy()).permute(2, 0, 1))
+            sub = clip["subclips"][k // 2]
+            expected = apply_to_masks(tfm, truth.masks)
+            for tid, tube in zip(sub["track_ids"].tolist(), sub["masks"]):
+                assert np.array_equal(tube[k % 2].numpy(), expected[truth.track_ids.tolist().index(tid)])
+        assert not torch.equal(clip["image"][0], clip["image"][1])  # simulated motion
+    assert flips == {True, False}
+    still = TubeClipMapper(aug, frames_per_subclip=2, num_subclips=2, pseudo_video=False)(
+        video, np.random.default_rng(0)
+    )
+    assert all(torch.equal(still["image"][0], still["image"][k]) for k in range(4))

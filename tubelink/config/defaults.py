@@ -207,6 +207,9 @@ def add_tubelink_config(cfg: CN) -> None:
     cfg.INPUT.RESIZE_RATIO_RANGE = [1.0, 2.0]  # scale of MIN_SIZE_TRAIN drawn per clip (1.0 to 2.0)
     cfg.INPUT.SAMPLING_FRAME_STRIDE = 1  # frame step inside a subclip (VSPW's original uses 2)
     cfg.INPUT.SAMPLING_FRAME_RANGE = 0  # max extra gap between neighbouring subclips (0: contiguous)
+    # A one-frame "video" (an image data set mixed in by DATASETS.DATASET_RATIO) becomes a pseudo-video: its own
+    # scale and crop per frame, one flip per clip. False: a still clip of repeated frames.
+    cfg.INPUT.PSEUDO_VIDEO = True
     cfg.DATASETS.DATASET_RATIO = []
     cfg.DATALOADER.CLIPS_PER_GPU = 1
 

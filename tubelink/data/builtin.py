@@ -26,6 +26,8 @@ __all__ = ["datasets_root", "register_all", "SYNTHETIC_OPTIONS"]
 SYNTHETIC_OPTIONS = {
     "train": SyntheticOptions(num_videos=24, num_frames=12, seed=0),
     "val": SyntheticOptions(num_videos=8, num_frames=12, seed=0),
+    # An image data set (one-frame videos, other scenes): mixed into training as pseudo-videos (INPUT.PSEUDO_VIDEO).
+    "images": SyntheticOptions(num_videos=48, num_frames=1, seed=1),
 }
 _EVALUATOR = {"vipseg": "vps", "kitti_step": "step", "vspw": "vss", "ytvis": "ytvis"}
 

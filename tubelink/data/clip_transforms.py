@@ -1,12 +1,13 @@
 """One geometric augmentation per clip, applied identically to every frame and mask (fvcore transforms).
 
 The transform is drawn once from the clip's frame size and returned as a `TransformList`, so frames, masks and
-the ignore map of all frames go through exactly the same resize, crop, padding and flip.
+the ignore map of all frames go through exactly the same resize, crop, padding and flip. A clip made from a single
+image (an image data set used as pseudo-video) instead gets one scale and crop per frame (`pseudo_video`).
 """
 
 from __future__ import annotations
 
-from typing import Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 from fvcore.transforms.transform import (
@@ -58,8 +59,8 @@ class ClipAugmentation:
             inp.MIN_SIZE_TRAIN, inp.MAX_SIZE_TRAIN, tuple(inp.RESIZE_RATIO_RANGE), crop, inp.RANDOM_FLIP == "horizontal"
         )
 
-    def __call__(self, height: int, width: int, rng: np.random.Generator) -> TransformList:
-        """Draw the clip's transform for frames of size (height, width)."""
+    def __call__(self, height: int, width: int, rng: np.random.Generator, flip: Optional[bool] = None) -> TransformList:
+        """Draw the clip's transform for frames of size (height, width); `flip` forces the flip decision."""
         tfms: list[Transform] = []
         base = self.min_sizes[int(rng.integers(len(self.min_sizes)))] or min(height, width)
         ratio = rng.uniform(*self.ratio_range) if self.ratio_range[1] > self.ratio_range[0] else self.ratio_range[0]
@@ -78,9 +79,15 @@ class ClipAugmentation:
             if ch > h or cw > w:  # smaller than the crop: pad; padded pixels are marked ignore
                 tfms.append(PadTransform(0, 0, max(cw - w, 0), max(ch - h, 0), min(cw, w), min(ch, h)))
             h, w = ch, cw
-        if self.flip and rng.random() < 0.5:
+        if flip if flip is not None else (self.flip and rng.random() < 0.5):
             tfms.append(HFlipTransform(w))
         return TransformList(tfms)
+
+    def pseudo_video(self, height: int, width: int, num_frames: int, rng: np.random.Generator) -> List[TransformList]:
+        """One transform per frame for a clip made from a single image: an independent scale and crop per frame
+        (simulated camera motion; entities keep their ids), one flip decision for the whole clip."""
+        flip = self.flip and rng.random() < 0.5
+        return [self(height, width, rng, flip=flip) for _ in range(num_frames)]
 
 
 def apply_to_image(tfm: TransformList, image: np.ndarray) -> np.ndarray:

@@ -1,6 +1,7 @@
 """Mappers: video dict -> model input.
 
-Training (`TubeClipMapper`, one clip of NUM_SUBCLIPS neighbouring subclips of n frames):
+Training (`TubeClipMapper`, one clip of NUM_SUBCLIPS neighbouring subclips of n frames, one augmentation for the
+clip; a one-frame video, i.e. an image data set, becomes a pseudo-video with one scale and crop per frame):
 
     {
       "dataset_name": str, "video_id": ..., "height": int, "width": int,   # original frame size

@@ -70,15 +70,18 @@ class TubeClipMapper:
         frame_stride: int = 1,
         max_gap: int = 0,
         max_attempts: int = 10,
+        pseudo_video: bool = True,
     ) -> None:
         """frames_per_subclip: n; max_gap: largest extra gap between neighbouring subclips; max_attempts: clips
-        drawn before giving up on a video whose sampled clips have no labelled pixel."""
+        drawn before giving up on a video whose sampled clips have no labelled pixel; pseudo_video: a one-frame
+        "video" (an image data set) becomes a clip with its own scale and crop per frame instead of a still clip."""
         self.augmentation = augmentation
         self.frames_per_subclip = frames_per_subclip
         self.num_subclips = num_subclips
         self.frame_stride = frame_stride
         self.max_gap = max_gap
         self.max_attempts = max_attempts
+        self.pseudo_video = pseudo_video
 
     @classmethod
     def from_config(cls, cfg, is_train: bool = True) -> "TubeClipMapper":
@@ -89,6 +92,7 @@ class TubeClipMapper:
             num_subclips=cfg.MODEL.TUBE_LINK.NUM_SUBCLIPS,
             frame_stride=cfg.INPUT.SAMPLING_FRAME_STRIDE,
             max_gap=cfg.INPUT.SAMPLING_FRAME_RANGE,
+            pseudo_video=cfg.INPUT.PSEUDO_VIDEO,
         )
 
     def __call__(self, video: dict, rng: Optional[np.random.Generator] = None) -> dict:
@@ -114,11 +118,16 @@ class TubeClipMapper:
         for t, img in zip(flat, images):
             if img.shape[:2] != (h, w):
                 raise ValueError(f"{video['file_names'][t]}: frame is {img.shape[0]}x{img.shape[1]}, expected {h}x{w}")
-        tfm = self.augmentation(h, w, rng)
-        valid = valid_region(tfm, (h, w))
+        if self.pseudo_video and video["length"] == 1:
+            tfms = self.augmentation.pseudo_video(h, w, len(flat), rng)
+        else:
+            tfms = [self.augmentation(h, w, rng)] * len(flat)
+        decoded = {}
         frames = []
-        for t, img in zip(flat, images):
-            fs = decode_frame(video, t, metadata)
+        for t, tfm in zip(flat, tfms):
+            if t not in decoded:
+                decoded[t] = decode_frame(video, t, metadata)
+            fs = decoded[t]
             if fs.image_size != (h, w):
                 raise ValueError(
                     f"video {video['video_id']!r} frame {t}: annotation is {fs.image_size}, "
@@ -130,7 +139,7 @@ class TubeClipMapper:
                     fs.track_ids,
                     fs.category_ids,
                     fs.is_thing,
-                    apply_to_masks(tfm, fs.ignore[None])[0] | ~valid,
+                    apply_to_masks(tfm, fs.ignore[None])[0] | ~valid_region(tfm, (h, w)),
                 )
             )
         where = f"dataset {video['dataset_name']!r} video {video['video_id']!r} frames {flat}"
@@ -142,7 +151,7 @@ class TubeClipMapper:
             subclips.append(targets)
         if all(len(s["classes"]) == 0 for s in subclips):
             return None
-        image = np.stack([apply_to_image(tfm, img) for img in images])
+        image = np.stack([apply_to_image(tfm, img) for tfm, img in zip(tfms, images)])
         return {
             "dataset_name": video["dataset_name"],
             "video_id": video["video_id"],

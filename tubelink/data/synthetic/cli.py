@@ -34,7 +34,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(description="Generate the synthetic video segmentation benchmark.")
     parser.add_argument("--root", default=default_root, help="output folder (default: $DETECTRON2_DATASETS/synthetic)")
     parser.add_argument("--formats", nargs="+", default=list(FORMATS), choices=FORMATS)
-    parser.add_argument("--splits", nargs="+", default=["train", "val"], choices=["train", "val", "test"])
+    parser.add_argument("--splits", nargs="+", default=["train", "val"], choices=["train", "val", "test", "images"])
     # Unset options take the values of the registered synthetic_* splits, so what the CLI writes is what
     # training and evaluation use (a split made with other options is regenerated on use).
     parser.add_argument("--num-videos", type=int)

@@ -18,7 +18,7 @@ import numpy as np
 __all__ = ["SyntheticOptions", "EntityInfo", "SyntheticVideo", "load_class_table", "generate_video", "generate_videos"]
 
 _TABLE = os.path.join(os.path.dirname(os.path.dirname(__file__)), "categories", "synthetic.json")
-_SPLIT_OFFSET = {"train": 0, "val": 1_000_003, "test": 2_000_003}
+_SPLIT_OFFSET = {"train": 0, "val": 1_000_003, "test": 2_000_003, "images": 3_000_003}
 DIFFICULTY_PRESETS = {"easy": 0.2, "medium": 0.5, "hard": 0.9}
 
 
