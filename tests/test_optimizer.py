@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from tubelink.config import get_cfg
-from tubelink.engine.optimizer import build_lr_scheduler, build_optimizer, clip_grad_norm_
+from tubelink.engine.optimizer import build_lr_scheduler, build_optimizer, clip_grad_norm_, param_groups
 
 
 class _Toy(nn.Module):
@@ -18,7 +18,7 @@ class _Toy(nn.Module):
 
 
 def _head_lr(opt):
-    return next(g["lr"] for g in opt.param_groups if g["name"] == "head.weight")
+    return next(g["lr"] for g in opt.param_groups if "head.weight" in g["names"])
 
 
 def _cfg(**solver):
@@ -32,16 +32,30 @@ def _cfg(**solver):
 
 
 def test_param_groups_lr_and_weight_decay():
-    cfg = _cfg(BASE_LR=1.0, WEIGHT_DECAY=0.05, BACKBONE_MULTIPLIER=0.1)
-    opt = build_optimizer(cfg, _Toy())
-    by_name = {g["name"]: g for g in opt.param_groups}
+    groups = param_groups(
+        _Toy(), base_lr=1.0, weight_decay=0.05, weight_decay_norm=0.0, weight_decay_embed=0.0, backbone_multiplier=0.1
+    )
+    by_name = {g["name"]: g for g in groups}
     assert by_name["backbone.0.weight"]["lr"] == pytest.approx(0.1)
     assert by_name["backbone.0.weight"]["weight_decay"] == 0.05
     assert by_name["backbone.1.weight"]["weight_decay"] == 0.0  # norm
     assert by_name["head.weight"]["lr"] == 1.0 and by_name["head.weight"]["weight_decay"] == 0.05
     assert by_name["norm.weight"]["weight_decay"] == 0.0
     assert by_name["query_feat.weight"]["weight_decay"] == 0.0  # embedding
-    assert isinstance(opt, torch.optim.AdamW)
+
+
+def test_optimizer_merges_equal_groups_and_keeps_every_setting():
+    cfg = _cfg(BASE_LR=1.0, WEIGHT_DECAY=0.05, BACKBONE_MULTIPLIER=0.1)
+    model = _Toy()
+    opt = build_optimizer(cfg, model)
+    assert isinstance(opt, torch.optim.AdamW) and opt.defaults["fused"]  # one fused kernel call per group
+    per_param = {g["name"]: g for g in param_groups(model, 1.0, 0.05, 0.0, 0.0, 0.1)}
+    assert len(opt.param_groups) == 4  # backbone decayed / backbone norm / head decayed / head no decay
+    assert sum(len(g["params"]) for g in opt.param_groups) == len(list(model.parameters()))
+    for group in opt.param_groups:
+        assert len(group["params"]) == len(group["names"])
+        for name in group["names"]:
+            assert (group["lr"], group["weight_decay"]) == (per_param[name]["lr"], per_param[name]["weight_decay"])
 
 
 def test_warmup_then_multistep():

@@ -2,7 +2,8 @@
 
 - AdamW (or SGD) over parameter groups: the backbone's learning rate is scaled by SOLVER.BACKBONE_MULTIPLIER;
   normalisation layers get SOLVER.WEIGHT_DECAY_NORM, learned embeddings (queries, level embeddings) and Swin's
-  relative position tables get SOLVER.WEIGHT_DECAY_EMBED.
+  relative position tables get SOLVER.WEIGHT_DECAY_EMBED. Parameters with equal settings share one group, so
+  the fused (or multi-tensor) kernel updates them in one call instead of one small call per tensor.
 - Gradients are clipped over the full model (one global norm), as Mask2Former and the original Tube-Link do.
 - The schedule is an fvcore ParamScheduler (warmup, then multi-step or poly decay) wrapped as a torch LR
   scheduler that multiplies each group's initial learning rate.
@@ -22,7 +23,14 @@ from fvcore.common.param_scheduler import (
     PolynomialDecayParamScheduler,
 )
 
-__all__ = ["build_optimizer", "build_lr_scheduler", "param_groups", "clip_grad_norm_", "LRMultiplier"]
+__all__ = [
+    "build_optimizer",
+    "build_lr_scheduler",
+    "param_groups",
+    "merge_param_groups",
+    "clip_grad_norm_",
+    "LRMultiplier",
+]
 
 _NORM_TYPES = (
     torch.nn.BatchNorm1d,
@@ -76,15 +84,39 @@ def param_groups(
     return groups
 
 
+def merge_param_groups(groups: List[Dict]) -> List[Dict]:
+    """Merge per-parameter groups (`param_groups`) whose hyper-parameters are equal, in order of first appearance.
+
+    Args:
+        groups: list of {"params": [p], "name": str, <hyper-parameters>}.
+    Returns:
+        list of {"params": [p, ...], "names": [str, ...], <hyper-parameters>}; every parameter keeps its settings.
+    """
+    merged: Dict[tuple, Dict] = {}
+    for group in groups:
+        settings = {k: v for k, v in group.items() if k not in ("params", "name")}
+        key = tuple(sorted(settings.items()))
+        target = merged.setdefault(key, {"params": [], "names": [], **settings})
+        target["params"].extend(group["params"])
+        target["names"].append(group["name"])
+    return list(merged.values())
+
+
+def _multi_tensor_kernels_supported(params: Iterable[torch.Tensor]) -> bool:
+    # torch's fused AdamW and foreach norms run on CPU and CUDA floating-point tensors; elsewhere the default path.
+    return all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in params)
+
+
 def build_optimizer(cfg, model: torch.nn.Module) -> torch.optim.Optimizer:
-    """AdamW (SOLVER.OPTIMIZER "ADAMW") or SGD over `param_groups` of `model`."""
+    """AdamW (SOLVER.OPTIMIZER "ADAMW", fused kernel where supported) or SGD over the merged `param_groups`."""
     s = cfg.SOLVER
-    groups = param_groups(
-        model, s.BASE_LR, s.WEIGHT_DECAY, s.WEIGHT_DECAY_NORM, s.WEIGHT_DECAY_EMBED, s.BACKBONE_MULTIPLIER
+    groups = merge_param_groups(
+        param_groups(model, s.BASE_LR, s.WEIGHT_DECAY, s.WEIGHT_DECAY_NORM, s.WEIGHT_DECAY_EMBED, s.BACKBONE_MULTIPLIER)
     )
     kind = s.OPTIMIZER.upper()
     if kind == "ADAMW":
-        return torch.optim.AdamW(groups, lr=s.BASE_LR, betas=(0.9, 0.999), eps=1e-8)
+        fused = _multi_tensor_kernels_supported(p for g in groups for p in g["params"]) or None
+        return torch.optim.AdamW(groups, lr=s.BASE_LR, betas=(0.9, 0.999), eps=1e-8, fused=fused)
     if kind == "SGD":
         return torch.optim.SGD(groups, lr=s.BASE_LR, momentum=s.MOMENTUM, nesterov=s.NESTEROV)
     raise ValueError(f"SOLVER.OPTIMIZER: unknown optimizer {s.OPTIMIZER!r}; use 'ADAMW' or 'SGD'")
@@ -100,7 +132,10 @@ def clip_grad_norm_(parameters: Iterable[torch.nn.Parameter], cfg) -> torch.Tens
         return None
     if c.CLIP_TYPE != "full_model":
         raise ValueError(f"SOLVER.CLIP_GRADIENTS.CLIP_TYPE: only 'full_model' is supported, got {c.CLIP_TYPE!r}")
-    return torch.nn.utils.clip_grad_norm_(list(parameters), c.CLIP_VALUE, norm_type=c.NORM_TYPE)
+    params = [p for p in parameters if p.grad is not None]
+    # foreach: one multi-tensor norm rather than one per parameter (torch's default enables it on CUDA only)
+    foreach = _multi_tensor_kernels_supported(params) or None
+    return torch.nn.utils.clip_grad_norm_(params, c.CLIP_VALUE, norm_type=c.NORM_TYPE, foreach=foreach)
 
 
 def build_schedule(cfg) -> ParamScheduler:

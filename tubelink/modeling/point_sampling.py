@@ -42,8 +42,8 @@ def uncertain_point_coords(
     coords = torch.rand(n, num_sampled, 2, device=logits.device, generator=generator)
     uncertainty = -point_sample(logits.detach(), coords).abs()[:, 0]  # (N, num_sampled)
     num_uncertain = int(importance_sample_ratio * num_points)
-    idx = uncertainty.topk(num_uncertain, dim=1).indices
-    chosen = torch.gather(coords, 1, idx[..., None].expand(-1, -1, 2))
+    idx = uncertainty.topk(num_uncertain, dim=1, sorted=False).indices  # a set of points: order is irrelevant
+    chosen = coords[torch.arange(n, device=coords.device)[:, None], idx]
     num_random = num_points - num_uncertain
     if num_random > 0:
         chosen = torch.cat([chosen, torch.rand(n, num_random, 2, device=logits.device, generator=generator)], 1)
