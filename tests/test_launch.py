@@ -30,3 +30,19 @@ def test_single_process_runs_inline(tmp_path):
 def _single(out_dir):
     with open(os.path.join(out_dir, "single.txt"), "w") as f:
         f.write(f"{comm.get_world_size()} {comm.get_rank()}")
+
+
+def _fail_on_rank_1():
+    from tubelink.config import ConfigError
+
+    if comm.get_rank() == 1:
+        raise ConfigError("bad.yaml: SOLVER.SOMETHING is wrong")
+
+
+def test_worker_exception_is_raised_again_in_the_launcher():
+    import pytest
+
+    from tubelink.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"^bad.yaml: SOLVER.SOMETHING is wrong$"):
+        launch(_fail_on_rank_1, num_gpus_per_machine=2)

@@ -3,13 +3,19 @@
 `--num-gpus N` starts N worker processes on this machine. Without CUDA the workers run on the CPU and talk over
 gloo, so multi-process training is testable anywhere. Under `torchrun` (RANK / WORLD_SIZE / LOCAL_RANK set) the
 process group is initialised from the environment instead and nothing is spawned.
+
+An exception in a spawned worker is raised again in the launching process as the same exception (when it can be
+pickled), so a caller's error handling (e.g. one line for a ConfigError) works the same for 1 and N processes.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import pickle
+import shutil
 import socket
+import tempfile
 from datetime import timedelta
 from typing import Any, Callable, Tuple
 
@@ -77,13 +83,38 @@ def launch(
         raise ValueError(
             f"--num-gpus {num_gpus_per_machine} asks for more GPUs than this machine has ({torch.cuda.device_count()})"
         )
-    mp.start_processes(
-        _worker,
-        nprocs=num_gpus_per_machine,
-        args=(main_func, world_size, num_gpus_per_machine, machine_rank, dist_url, args, timeout),
-        daemon=False,
-        start_method="spawn",
-    )
+    error_dir = tempfile.mkdtemp(prefix="tubelink_launch_")
+    try:
+        context = mp.start_processes(
+            _worker,
+            nprocs=num_gpus_per_machine,
+            args=(main_func, world_size, num_gpus_per_machine, machine_rank, dist_url, args, timeout, error_dir),
+            daemon=False,
+            start_method="spawn",
+            join=False,
+        )
+        # After a failure the other workers get a moment to stop on their own (they usually fail the same way).
+        while not context.join(grace_period=10):
+            pass
+    except mp.ProcessRaisedException as failure:
+        original = _worker_exception(error_dir, failure.error_index)
+        if original is None:
+            raise
+        raise original from failure
+    finally:
+        shutil.rmtree(error_dir, ignore_errors=True)
+
+
+def _worker_exception(error_dir: str, first_failed: int) -> BaseException | None:
+    """The exception a worker saved (the first failed one's if it saved one), or None."""
+    names = sorted((n for n in os.listdir(error_dir) if n.endswith(".pkl")), key=lambda n: n != f"{first_failed}.pkl")
+    for name in names:
+        try:
+            with open(os.path.join(error_dir, name), "rb") as f:
+                return pickle.load(f)
+        except Exception:  # an exception class that does not unpickle here: keep torch's traceback text
+            continue
+    return None
 
 
 def _init_from_env(timeout: timedelta) -> None:
@@ -93,7 +124,9 @@ def _init_from_env(timeout: timedelta) -> None:
     dist.init_process_group(backend=default_backend(), init_method="env://", timeout=timeout)
 
 
-def _worker(local_rank, main_func, world_size, num_gpus_per_machine, machine_rank, dist_url, args, timeout) -> None:
+def _worker(
+    local_rank, main_func, world_size, num_gpus_per_machine, machine_rank, dist_url, args, timeout, error_dir
+) -> None:
     global_rank = machine_rank * num_gpus_per_machine + local_rank
     if torch.cuda.is_available():
         torch.cuda.set_device(local_rank)
@@ -107,5 +140,18 @@ def _worker(local_rank, main_func, world_size, num_gpus_per_machine, machine_ran
     try:
         dist.barrier()
         main_func(*args)
+    except Exception as err:
+        _save_exception(err, os.path.join(error_dir, f"{local_rank}.pkl"))
+        raise
     finally:
         dist.destroy_process_group()
+
+
+def _save_exception(err: Exception, path: str) -> None:
+    try:
+        payload = pickle.dumps(err)
+    except Exception:  # unpicklable: the parent reports torch's traceback text instead
+        return
+    with open(path + ".tmp", "wb") as f:
+        f.write(payload)
+    os.replace(path + ".tmp", path)
