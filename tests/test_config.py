@@ -94,3 +94,35 @@ def test_configs_agree_with_their_datasets(path):
         assert name in DatasetCatalog, name
         view = SplitView(cfg, name)
         assert all(k >= 0 for k in view.mapping) or view.task == "vis", name
+
+
+def test_base_cycle_is_one_line_naming_the_chain(tmp_path):
+    _write(tmp_path / "a.yaml", "_BASE_: b.yaml\nSOLVER:\n  MAX_ITER: 3\n")
+    _write(tmp_path / "b.yaml", "_BASE_: [common.yaml, a.yaml]\n")
+    _write(tmp_path / "common.yaml", "SEED: 1\n")
+    with pytest.raises(ConfigError) as err:
+        get_cfg().merge_from_file(str(tmp_path / "a.yaml"))
+    message = str(err.value)
+    assert "_BASE_ cycle" in message and "\n" not in message
+    assert message.endswith(f"{tmp_path / 'a.yaml'} -> {tmp_path / 'b.yaml'} -> {tmp_path / 'a.yaml'}")
+    _write(tmp_path / "self.yaml", "_BASE_: ./self.yaml\n")
+    with pytest.raises(ConfigError, match="_BASE_ cycle: .*self.yaml -> .*self.yaml$"):
+        get_cfg().merge_from_file(str(tmp_path / "self.yaml"))
+
+
+def test_shared_base_is_not_a_cycle(tmp_path):
+    _write(tmp_path / "common.yaml", "SEED: 5\n")
+    _write(tmp_path / "left.yaml", "_BASE_: common.yaml\nSOLVER:\n  MAX_ITER: 3\n")
+    _write(tmp_path / "right.yaml", "_BASE_: common.yaml\nTEST:\n  WINDOW_SIZE: 4\n")
+    cfg = get_cfg()
+    cfg.merge_from_file(_write(tmp_path / "both.yaml", "_BASE_: [left.yaml, right.yaml]\n"))
+    assert (cfg.SEED, cfg.SOLVER.MAX_ITER, cfg.TEST.WINDOW_SIZE) == (5, 3, 4)
+
+
+def test_global_batch_is_split_over_processes():
+    from tubelink.data.build import clips_per_process
+
+    assert clips_per_process(16, 8) == 2 and clips_per_process(4, 2) == 2 and clips_per_process(1, 1) == 1
+    for total, world in ((3, 2), (16, 3), (0, 1)):
+        with pytest.raises(ConfigError, match=rf"SOLVER.IMS_PER_BATCH = {total} must be .* \({world}\)"):
+            clips_per_process(total, world)

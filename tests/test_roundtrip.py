@@ -20,7 +20,7 @@ def _identity_mapper():
     cfg.INPUT.RESIZE_RATIO_RANGE = [1.0, 1.0]
     cfg.INPUT.CROP.ENABLED = False
     cfg.INPUT.RANDOM_FLIP = "none"
-    cfg.INPUT.SAMPLING_FRAME_RANGE = 2  # neighbouring subclips with gaps too
+    cfg.INPUT.SAMPLING_MAX_SUBCLIP_GAP = 2  # neighbouring subclips with gaps too
     return TubeClipMapper.from_config(cfg)
 
 

@@ -94,6 +94,7 @@ def _train_two_ranks(out_dir):
     from tubelink.utils import comm
 
     cfg = tiny_cfg(os.path.join(out_dir, "ddp"), max_iter=2)
+    cfg.SOLVER.IMS_PER_BATCH = 2  # the global batch: one clip per process
     trainer = Trainer(cfg)
     trainer.train()
     weights = torch.cat([p.detach().flatten() for p in trainer.model.module.parameters()])

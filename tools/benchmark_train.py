@@ -55,7 +55,7 @@ def main() -> None:
         if device.type == "cuda"
         else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     )
-    clips = cfg.DATALOADER.CLIPS_PER_GPU
+    clips = trainer.loader.batch_size  # this process's share of SOLVER.IMS_PER_BATCH
     print(
         json.dumps(
             {

@@ -3,6 +3,8 @@
 fvcore resolves the whole `_BASE_` chain into one dict before merging, so its "Non-existent config key" and
 "Type mismatch" errors cannot say which YAML file is at fault. `CfgNode.merge_from_file` here merges the chain
 file by file (bases first, same precedence as fvcore) and re-raises any merge error with the offending file.
+It also refuses, naming the file, removed keys, non-default values of keys kept only for Mask2Former YAML
+compatibility (`compat.py`) and a `_BASE_` cycle.
 """
 
 from __future__ import annotations
@@ -12,11 +14,14 @@ import yaml
 from fvcore.common.config import BASE_KEY
 from fvcore.common.config import CfgNode as _FvcoreCfgNode
 
+from .compat import flatten_keys, refuse_compat_values, refuse_removed_keys
+
 __all__ = ["CfgNode", "ConfigError", "get_cfg", "merge_config_file"]
 
 
 class ConfigError(ValueError):
-    """A config file or override is invalid: unknown key, wrong type, unreadable YAML or missing base file."""
+    """A config file or override is invalid: unknown, removed or unsupported key, wrong type, unreadable YAML,
+    missing base file or a `_BASE_` cycle."""
 
 
 class CfgNode(_FvcoreCfgNode):
@@ -26,15 +31,23 @@ class CfgNode(_FvcoreCfgNode):
         """Merge `cfg_filename` and its `_BASE_` chain (paths relative to the including file) into this node.
 
         Raises:
-            ConfigError: naming the file and the key when a key is unknown, a value has the wrong type,
-                the YAML does not parse, or a base file is missing.
+            ConfigError: naming the file and the key when a key is unknown or removed, a value has the wrong type
+                or is refused (a compatibility key), the YAML does not parse, a base file is missing, or the
+                `_BASE_` chain loops (naming the files of the loop).
         """
         merge_config_file(self, cfg_filename)
 
     @classmethod
-    def _resolve_chain(cls, filename: str) -> list:
-        """Return [(path, dict)] in merge order: the deepest base first, `filename` last."""
+    def _resolve_chain(cls, filename: str, including: tuple = ()) -> list:
+        """Return [(path, dict)] in merge order: the deepest base first, `filename` last.
+
+        `including`: the files whose `_BASE_` led here, outermost first (to detect a cycle)."""
         filename = os.path.expanduser(str(filename))
+        real = os.path.realpath(filename)
+        stack = [os.path.realpath(f) for f in including]
+        if real in stack:
+            loop = list(including[stack.index(real) :]) + [filename]
+            raise ConfigError(f"{including[0]}: _BASE_ cycle: {' -> '.join(loop)}")
         if not os.path.isfile(filename):
             raise ConfigError(f"{filename}: config file does not exist")
         with open(filename, "r", encoding="utf-8") as f:
@@ -51,7 +64,7 @@ class CfgNode(_FvcoreCfgNode):
                 base = os.path.expanduser(base)
                 if not os.path.isabs(base):
                     base = os.path.join(os.path.dirname(filename), base)
-                chain.extend(cls._resolve_chain(base))
+                chain.extend(cls._resolve_chain(base, including + (filename,)))
         chain.append((filename, data))
         return chain
 
@@ -59,11 +72,14 @@ class CfgNode(_FvcoreCfgNode):
         """Merge `KEY VALUE ...` overrides (command line), naming the key in errors."""
         if len(cfg_list) % 2:
             raise ConfigError(f"overrides must be KEY VALUE pairs, got an odd number of items: {cfg_list}")
+        keys = [str(k) for k in cfg_list[0::2]]
+        refuse_removed_keys(keys, "command-line override")
         try:
             super().merge_from_list(cfg_list)
         except (KeyError, ValueError, AssertionError) as err:
             msg = err.args[0] if err.args else str(err)
             raise ConfigError(f"command-line override: {msg}") from None
+        refuse_compat_values(self, keys, "command-line override")
 
     def dump_to(self, path: str) -> None:
         """Write the resolved config as YAML to `path` (used for the run's `config.yaml`)."""
@@ -75,11 +91,14 @@ def merge_config_file(cfg: _FvcoreCfgNode, cfg_filename: str) -> None:
     """Merge a YAML file and its `_BASE_` chain (a path or a list of paths) into any fvcore-based CfgNode,
     detectron2's included; errors name the file and the key (ConfigError)."""
     for path, data in CfgNode._resolve_chain(cfg_filename):
+        keys = flatten_keys(data)
+        refuse_removed_keys(keys, path)
         try:
             cfg.merge_from_other_cfg(type(cfg)(data))
         except (KeyError, ValueError, AssertionError) as err:
             msg = err.args[0] if err.args else str(err)
             raise ConfigError(f"{path}: {msg}") from None
+        refuse_compat_values(cfg, keys, path)
 
 
 def get_cfg() -> CfgNode:

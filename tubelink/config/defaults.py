@@ -4,6 +4,9 @@ Key names follow detectron2 and Mask2Former for shared concepts so that their YA
 one to one. New concepts live under MODEL.TUBE_LINK.* (subclips, cross-tube link, embeddings, TCL) and
 MODEL.TRACKER.* (association at inference). `add_tubelink_config` only adds keys detectron2's own `get_cfg()`
 lacks, so the same function serves detectron2's config when the bridge is active.
+
+Every key is read by the code, except the ones kept only so that Mask2Former YAML files load: those are listed
+in `compat.py` and refused when set to anything but their default (tests/test_config_keys.py checks both).
 """
 
 from .config import CfgNode as CN
@@ -14,7 +17,7 @@ __all__ = ["add_tubelink_config", "base_detectron2_config"]
 def base_detectron2_config() -> CN:
     """The subset of detectron2's defaults (same names, same meaning) that tubelink reads."""
     _C = CN()
-    _C.VERSION = 2
+    _C.VERSION = 2  # compatibility key
 
     _C.MODEL = CN()
     _C.MODEL.DEVICE = "auto"  # "auto": CUDA when available, else CPU
@@ -38,26 +41,26 @@ def base_detectron2_config() -> CN:
     _C.MODEL.RESNETS.RES2_OUT_CHANNELS = 256
     _C.MODEL.RESNETS.STEM_OUT_CHANNELS = 64
     _C.MODEL.RESNETS.STEM_TYPE = "basic"
-    _C.MODEL.RESNETS.RES5_MULTI_GRID = [1, 1, 1]
+    _C.MODEL.RESNETS.RES5_MULTI_GRID = [1, 1, 1]  # compatibility key
 
     _C.MODEL.SEM_SEG_HEAD = CN()
-    _C.MODEL.SEM_SEG_HEAD.NAME = "TubeLinkHead"
+    _C.MODEL.SEM_SEG_HEAD.NAME = "TubeLinkHead"  # compatibility key
     _C.MODEL.SEM_SEG_HEAD.IN_FEATURES = ["res2", "res3", "res4", "res5"]
-    _C.MODEL.SEM_SEG_HEAD.IGNORE_VALUE = 255
+    _C.MODEL.SEM_SEG_HEAD.IGNORE_VALUE = 255  # compatibility key
     _C.MODEL.SEM_SEG_HEAD.NUM_CLASSES = 124
     _C.MODEL.SEM_SEG_HEAD.CONVS_DIM = 256
     _C.MODEL.SEM_SEG_HEAD.COMMON_STRIDE = 4
     _C.MODEL.SEM_SEG_HEAD.NORM = "GN"
-    _C.MODEL.SEM_SEG_HEAD.LOSS_WEIGHT = 1.0
+    _C.MODEL.SEM_SEG_HEAD.LOSS_WEIGHT = 1.0  # compatibility key
 
     _C.INPUT = CN()
     _C.INPUT.MIN_SIZE_TRAIN = (720,)
-    _C.INPUT.MIN_SIZE_TRAIN_SAMPLING = "choice"
+    _C.INPUT.MIN_SIZE_TRAIN_SAMPLING = "choice"  # compatibility key: one MIN_SIZE_TRAIN entry per clip
     _C.INPUT.MAX_SIZE_TRAIN = 100000
     _C.INPUT.MIN_SIZE_TEST = 0  # 0: keep the original size at test time
     _C.INPUT.MAX_SIZE_TEST = 100000
     _C.INPUT.RANDOM_FLIP = "horizontal"
-    _C.INPUT.FORMAT = "RGB"
+    _C.INPUT.FORMAT = "RGB"  # compatibility key
     _C.INPUT.CROP = CN({"ENABLED": True})
     _C.INPUT.CROP.TYPE = "absolute"
     _C.INPUT.CROP.SIZE = [720, 720]
@@ -68,7 +71,7 @@ def base_detectron2_config() -> CN:
 
     _C.DATALOADER = CN()
     _C.DATALOADER.NUM_WORKERS = 2
-    _C.DATALOADER.SAMPLER_TRAIN = "TrainingSampler"
+    _C.DATALOADER.SAMPLER_TRAIN = "TrainingSampler"  # compatibility keys (see compat.py)
     _C.DATALOADER.FILTER_EMPTY_ANNOTATIONS = True
     _C.DATALOADER.ASPECT_RATIO_GROUPING = False
 
@@ -86,7 +89,9 @@ def base_detectron2_config() -> CN:
     _C.SOLVER.WARMUP_ITERS = 500
     _C.SOLVER.WARMUP_METHOD = "linear"
     _C.SOLVER.CHECKPOINT_PERIOD = 5000
-    _C.SOLVER.IMS_PER_BATCH = 16  # clips per iteration over all processes
+    # Clips per iteration over ALL processes (detectron2's meaning); each of the W processes loads IMS_PER_BATCH / W,
+    # so the schedule (MAX_ITER, STEPS) means the same on any number of GPUs. Must be divisible by W.
+    _C.SOLVER.IMS_PER_BATCH = 16
     _C.SOLVER.CLIP_GRADIENTS = CN({"ENABLED": True})
     _C.SOLVER.CLIP_GRADIENTS.CLIP_TYPE = "full_model"
     _C.SOLVER.CLIP_GRADIENTS.CLIP_VALUE = 0.01
@@ -115,18 +120,18 @@ def add_tubelink_config(cfg: CN) -> None:
 
     cfg.MODEL.MASK_FORMER = CN()
     cfg.MODEL.MASK_FORMER.TRANSFORMER_DECODER_NAME = "TubeTransformerDecoder"
-    cfg.MODEL.MASK_FORMER.TRANSFORMER_IN_FEATURE = "multi_scale_pixel_decoder"
+    cfg.MODEL.MASK_FORMER.TRANSFORMER_IN_FEATURE = "multi_scale_pixel_decoder"  # compatibility key
     cfg.MODEL.MASK_FORMER.DEEP_SUPERVISION = True
     cfg.MODEL.MASK_FORMER.NO_OBJECT_WEIGHT = 0.1
     cfg.MODEL.MASK_FORMER.CLASS_WEIGHT = 2.0
     cfg.MODEL.MASK_FORMER.DICE_WEIGHT = 5.0
     cfg.MODEL.MASK_FORMER.MASK_WEIGHT = 5.0
     cfg.MODEL.MASK_FORMER.NHEADS = 8
-    cfg.MODEL.MASK_FORMER.DROPOUT = 0.0
+    cfg.MODEL.MASK_FORMER.DROPOUT = 0.0  # compatibility key
     cfg.MODEL.MASK_FORMER.DIM_FEEDFORWARD = 2048
-    cfg.MODEL.MASK_FORMER.ENC_LAYERS = 0
+    cfg.MODEL.MASK_FORMER.ENC_LAYERS = 0  # compatibility key
     cfg.MODEL.MASK_FORMER.DEC_LAYERS = 10  # Mask2Former counts the prediction before the first layer: 9 layers
-    cfg.MODEL.MASK_FORMER.PRE_NORM = False
+    cfg.MODEL.MASK_FORMER.PRE_NORM = False  # compatibility key
     cfg.MODEL.MASK_FORMER.ENFORCE_INPUT_PROJ = False
     cfg.MODEL.MASK_FORMER.HIDDEN_DIM = 256
     cfg.MODEL.MASK_FORMER.NUM_OBJECT_QUERIES = 100
@@ -135,7 +140,7 @@ def add_tubelink_config(cfg: CN) -> None:
     cfg.MODEL.MASK_FORMER.OVERSAMPLE_RATIO = 3.0
     cfg.MODEL.MASK_FORMER.IMPORTANCE_SAMPLE_RATIO = 0.75
     cfg.MODEL.MASK_FORMER.TEST = CN()
-    cfg.MODEL.MASK_FORMER.TEST.SEMANTIC_ON = False
+    cfg.MODEL.MASK_FORMER.TEST.SEMANTIC_ON = False  # compatibility keys: the task decides the outputs
     cfg.MODEL.MASK_FORMER.TEST.INSTANCE_ON = False
     cfg.MODEL.MASK_FORMER.TEST.PANOPTIC_ON = True
     cfg.MODEL.MASK_FORMER.TEST.OBJECT_MASK_THRESHOLD = 0.8
@@ -144,7 +149,7 @@ def add_tubelink_config(cfg: CN) -> None:
 
     # Swin (Mask2Former's D2SwinTransformer names)
     cfg.MODEL.SWIN = CN()
-    cfg.MODEL.SWIN.PRETRAIN_IMG_SIZE = 224
+    cfg.MODEL.SWIN.PRETRAIN_IMG_SIZE = 224  # compatibility key (only used by absolute position embeddings)
     cfg.MODEL.SWIN.PATCH_SIZE = 4
     cfg.MODEL.SWIN.EMBED_DIM = 96
     cfg.MODEL.SWIN.DEPTHS = [2, 2, 6, 2]
@@ -206,12 +211,13 @@ def add_tubelink_config(cfg: CN) -> None:
     # ---- Data ----
     cfg.INPUT.RESIZE_RATIO_RANGE = [1.0, 2.0]  # scale of MIN_SIZE_TRAIN drawn per clip (1.0 to 2.0)
     cfg.INPUT.SAMPLING_FRAME_STRIDE = 1  # frame step inside a subclip (VSPW's original uses 2)
-    cfg.INPUT.SAMPLING_FRAME_RANGE = 0  # max extra gap between neighbouring subclips (0: contiguous)
+    cfg.INPUT.SAMPLING_MAX_SUBCLIP_GAP = 0  # max extra frames between neighbouring subclips (0: contiguous)
+    # Mask2Former's key-frame window (its default), a compatibility key: tubelink samples subclips instead.
+    cfg.INPUT.SAMPLING_FRAME_RANGE = 20
     # A one-frame "video" (an image data set mixed in by DATASETS.DATASET_RATIO) becomes a pseudo-video: its own
     # scale and crop per frame, one flip per clip. False: a still clip of repeated frames.
     cfg.INPUT.PSEUDO_VIDEO = True
     cfg.DATASETS.DATASET_RATIO = []
-    cfg.DATALOADER.CLIPS_PER_GPU = 1
 
     cfg.SOLVER.OPTIMIZER = "ADAMW"
     cfg.SOLVER.BACKBONE_MULTIPLIER = 0.1

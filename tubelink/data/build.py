@@ -2,7 +2,8 @@
 
 Training item k of rank r is a pure function of (seed, k, r): which dataset (ratio mixing), which video and every
 random draw of the mapper come from `numpy.random.default_rng([seed, k, r])`. Iteration i consists of items
-i*B .. i*B + B - 1 (B clips per GPU). So the stream needs no sampler state: resuming at iteration i restarts it
+i*B .. i*B + B - 1, where B = SOLVER.IMS_PER_BATCH / world size is the rank's share of the global batch (detectron2's
+split of IMS_PER_BATCH). So the stream needs no sampler state: resuming at iteration i restarts it
 there and reproduces the uninterrupted run exactly, with any number of worker processes (worker w produces the
 batches of iterations w, w + W, ...; the DataLoader returns workers' batches round-robin, i.e. in iteration order).
 """
@@ -16,6 +17,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
+from ..config import ConfigError
 from ..utils import comm
 from .catalog import DatasetCatalog
 from .mappers import TubeClipMapper
@@ -24,6 +26,7 @@ __all__ = [
     "ClipStream",
     "build_train_loader",
     "build_train_loader_from_config",
+    "clips_per_process",
     "load_video_dicts",
     "trivial_batch_collator",
 ]
@@ -69,7 +72,8 @@ class ClipStream(IterableDataset):
             datasets: one list of video dicts per dataset.
             map_fns: one mapper per dataset, called as map_fn(video_dict, rng).
             seed: base seed (>= 0) of the stream.
-            clips_per_iter: clips of one iteration on this rank (the DataLoader's batch size must equal it).
+            clips_per_iter: clips of one iteration on this rank, its share of SOLVER.IMS_PER_BATCH (the
+                DataLoader's batch size equals it).
             ratios: sampling weight of each dataset (default: proportional to the number of videos).
             start_iter: first iteration produced (the resume point).
         """
@@ -128,16 +132,32 @@ def build_train_loader(stream: ClipStream, num_workers: int) -> DataLoader:
     )
 
 
+def clips_per_process(total_clips: int, world_size: int) -> int:
+    """This process's share of the global batch SOLVER.IMS_PER_BATCH = `total_clips` over `world_size` processes.
+
+    Raises:
+        ConfigError: naming SOLVER.IMS_PER_BATCH when it is not a positive multiple of `world_size`.
+    """
+    if total_clips < 1 or total_clips % world_size:
+        raise ConfigError(
+            f"SOLVER.IMS_PER_BATCH = {total_clips} must be a positive multiple of the number of processes "
+            f"({world_size}): it is the number of clips per iteration over all of them"
+        )
+    return total_clips // world_size
+
+
 def build_train_loader_from_config(cfg, start_iter: int = 0) -> DataLoader:
     """The training loader of a config: DATASETS.TRAIN mixed by DATASETS.DATASET_RATIO, the clip mapper,
-    DATALOADER.CLIPS_PER_GPU clips per iteration from iteration `start_iter` on (the resume point)."""
+    SOLVER.IMS_PER_BATCH / world size clips per iteration on this process from iteration `start_iter` on (the
+    resume point)."""
+    per_process = clips_per_process(cfg.SOLVER.IMS_PER_BATCH, comm.get_world_size())
     datasets = load_video_dicts(cfg.DATASETS.TRAIN)
     mapper = TubeClipMapper.from_config(cfg, is_train=True)
     stream = ClipStream(
         datasets,
         [mapper] * len(datasets),
         cfg.SEED if cfg.SEED >= 0 else 0,
-        cfg.DATALOADER.CLIPS_PER_GPU,
+        per_process,
         list(cfg.DATASETS.DATASET_RATIO) or None,
         start_iter=start_iter,
     )

@@ -13,6 +13,7 @@ from fvcore.common.config import CfgNode as _FvcoreCfgNode
 from ..config import ConfigError
 from ..config import get_cfg as tubelink_get_cfg
 from ..config import merge_config_file
+from ..config.compat import refuse_compat_values, refuse_removed_keys
 
 __all__ = ["add_tubelink_config", "merge_tubelink_file", "setup_cfg"]
 
@@ -52,10 +53,13 @@ def setup_cfg(args: argparse.Namespace) -> CfgNode:
     add_tubelink_config(cfg)
     if args.config_file:
         merge_tubelink_file(cfg, args.config_file)
+    overridden = [str(k) for k in (args.opts or [])[0::2]]
+    refuse_removed_keys(overridden, "command-line override")
     try:
         cfg.merge_from_list(args.opts or [])
     except (KeyError, ValueError, AssertionError) as err:
         raise ConfigError(f"command-line override: {err.args[0] if err.args else err}") from None
+    refuse_compat_values(cfg, overridden, "command-line override")
     if cfg.MODEL.DEVICE == "auto":
         cfg.MODEL.DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
     cfg.freeze()

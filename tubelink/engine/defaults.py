@@ -27,7 +27,7 @@ def default_argument_parser(description: str = "Tube-Link training and evaluatio
         epilog=(
             "Examples:\n"
             "  python train_net.py --config-file configs/synthetic/tubelink_small.yaml\n"
-            "  python train_net.py --config-file cfg.yaml --num-gpus 8 SOLVER.IMS_PER_BATCH 16\n"
+            "  python train_net.py --config-file cfg.yaml --num-gpus 8 SOLVER.IMS_PER_BATCH 16  # 2 clips per GPU\n"
             "  python train_net.py --config-file cfg.yaml --eval-only MODEL.WEIGHTS model_final.pth\n"
             "  torchrun --nproc-per-node 8 train_net.py --config-file cfg.yaml"
         ),
@@ -51,11 +51,19 @@ def default_argument_parser(description: str = "Tube-Link training and evaluatio
 
 
 def setup_cfg(args: argparse.Namespace) -> CfgNode:
-    """The frozen config of a run: defaults <- --config-file <- KEY VALUE overrides."""
+    """The frozen config of a run: defaults <- --config-file <- KEY VALUE overrides.
+
+    For training, SOLVER.IMS_PER_BATCH (clips per iteration over all processes) is checked against the number of
+    processes here, before anything is built.
+    """
+    from ..data.build import clips_per_process
+
     cfg = get_cfg()
     if args.config_file:
         cfg.merge_from_file(args.config_file)
     cfg.merge_from_list(args.opts or [])
+    if not getattr(args, "eval_only", False):
+        clips_per_process(cfg.SOLVER.IMS_PER_BATCH, comm.get_world_size())
     cfg.freeze()
     return cfg
 

@@ -132,7 +132,7 @@ class Trainer:
                         raise
                     raise RuntimeError(
                         f"out of memory at iteration {iteration}: use a smaller n (MODEL.TUBE_LINK.NUM_FRAMES), "
-                        "crop (INPUT.CROP.SIZE) or DATALOADER.CLIPS_PER_GPU"
+                        "crop (INPUT.CROP.SIZE), or fewer clips per process (SOLVER.IMS_PER_BATCH, or more processes)"
                     ) from err
                 done = iteration + 1
                 record = {"iteration": done, "lr": self.optimizer.param_groups[0]["lr"], **losses}

@@ -91,7 +91,7 @@ class TubeClipMapper:
             frames_per_subclip=cfg.MODEL.TUBE_LINK.NUM_FRAMES,
             num_subclips=cfg.MODEL.TUBE_LINK.NUM_SUBCLIPS,
             frame_stride=cfg.INPUT.SAMPLING_FRAME_STRIDE,
-            max_gap=cfg.INPUT.SAMPLING_FRAME_RANGE,
+            max_gap=cfg.INPUT.SAMPLING_MAX_SUBCLIP_GAP,
             pseudo_video=cfg.INPUT.PSEUDO_VIDEO,
         )
 
