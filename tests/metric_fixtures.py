@@ -14,7 +14,8 @@ from PIL import Image
 from tubelink.data.catalog import MetadataCatalog
 from tubelink.data.codecs import id2rgb, kitti_step_decode, rgb2id
 from tubelink.data.datasets.common import read_label_png
-from tubelink.data.datasets.writers import SPLIT_WRITERS
+from tubelink.data.datasets.vspw import VSPW_VOID_VALUES
+from tubelink.data.datasets import get_format
 from tubelink.data.synthetic import SyntheticOptions, generate_videos, load_class_table
 
 OPTIONS = SyntheticOptions(num_videos=3, num_frames=9, height=64, width=80, difficulty=0.7, seed=3)
@@ -57,7 +58,7 @@ def make_vipseg_fixture(root: str) -> dict:
     """Write GT (VIPSeg format) and a perturbed submission under `root`; returns the official tools' paths."""
     table = load_class_table()
     gt_root = os.path.join(root, "gt")
-    SPLIT_WRITERS["vipseg"](gt_root, "val", generate_videos(OPTIONS, "val"), table)
+    get_format("vipseg").write_synthetic_split(gt_root, "val", generate_videos(OPTIONS, "val"), table)
     gt = json.load(open(os.path.join(gt_root, "panoptic_gt_VIPSeg_val.json")))
     thing_cats = {r["id"] for r in table if r["isthing"]}
     stuff_cats = {r["id"] for r in table if not r["isthing"]}
@@ -94,7 +95,7 @@ def make_ytvis_fixture(root: str):
     instance (shifted masks, dropped frames, wrong classes, low scores) and add false positives."""
     import pycocotools.mask as mask_util
 
-    SPLIT_WRITERS["ytvis"](root, "val", generate_videos(OPTIONS, "val"), load_class_table())
+    get_format("ytvis").write_synthetic_split(root, "val", generate_videos(OPTIONS, "val"), load_class_table())
     gt = json.load(open(os.path.join(root, "val.json")))
     rng = np.random.default_rng(1)
     num_cats = len(gt["categories"])
@@ -158,7 +159,7 @@ def make_vss_fixture():
 def make_kitti_step_fixture(root: str):
     """Synthetic KITTI-STEP ground truth (written to `root`) and perturbed (semantic, instance) predictions per
     sequence: an ID switch, a thing predicted as another class, void predictions and a shifted stuff boundary."""
-    SPLIT_WRITERS["kitti_step"](root, "val", generate_videos(OPTIONS, "val"), load_class_table())
+    get_format("kitti_step").write_synthetic_split(root, "val", generate_videos(OPTIONS, "val"), load_class_table())
     folder = os.path.join(root, "video_sequence", "val")
     sequences = {}
     for name in sorted(os.listdir(folder)):
@@ -223,6 +224,6 @@ def ground_truth_outputs(name, video):
                     )
                 },
             )
-        else:
+        else:  # VSPW labels hold dataset id + 1 (the synthetic ids are the contiguous ones); void pixels -> class 0
             raw = read_label_png(ann)
-            yield inp, {"sem_seg": np.where(raw == 0, 0, raw - 1)}
+            yield inp, {"sem_seg": np.where(np.isin(raw, VSPW_VOID_VALUES), 0, raw - 1)}

@@ -9,9 +9,8 @@ from PIL import Image
 
 import tubelink  # noqa: F401  (registers the splits)
 from tubelink.data import DatasetCatalog, MetadataCatalog, decode_frame
-from tubelink.data.builtin import _synthetic_table
-from tubelink.data.datasets import load_kitti_step_videos, load_vipseg_videos, load_vspw_videos, load_ytvis_videos
-from tubelink.data.datasets.writers import SPLIT_WRITERS
+from tubelink.data.builtin import synthetic_class_table as _synthetic_table
+from tubelink.data.datasets import get_format
 from tubelink.data.synthetic import SyntheticOptions, generate_videos, load_class_table
 
 OPT = SyntheticOptions(num_videos=2, num_frames=3, height=40, width=48, difficulty=0.6)
@@ -22,21 +21,16 @@ class _Meta:
         self.class_table = table
 
 
-def _load(fmt, root):
+def _load(fmt, root, split="train"):
     table = _synthetic_table(fmt)
-    if fmt == "vipseg":
-        return load_vipseg_videos(root, "train", "t", table), table
-    if fmt == "kitti_step":
-        return load_kitti_step_videos(root, "train", "t", table), table
-    if fmt == "vspw":
-        return load_vspw_videos(root, "train", "t", table), table
-    return load_ytvis_videos(f"{root}/train.json", f"{root}/train/JPEGImages", "t", table), table
+    benchmark = get_format(fmt)
+    return benchmark.load("t", table, **benchmark.synthetic_paths(str(root), split)), table
 
 
 @pytest.mark.parametrize("fmt", ["vipseg", "kitti_step", "vspw", "ytvis"])
 def test_writer_loader_decoder_roundtrip(tmp_path, fmt):
     videos = list(generate_videos(OPT))
-    SPLIT_WRITERS[fmt](str(tmp_path), "train", videos, load_class_table())
+    get_format(fmt).write_synthetic_split(str(tmp_path), "train", videos, load_class_table())
     loaded, table = _load(fmt, str(tmp_path))
     assert len(loaded) == 2
     names = {r["id"]: r["name"] for r in load_class_table()}
@@ -97,7 +91,7 @@ def test_missing_dataset_root_is_explained(tmp_path, monkeypatch):
 
 @pytest.fixture
 def vipseg_root(tmp_path):
-    SPLIT_WRITERS["vipseg"](str(tmp_path), "train", list(generate_videos(OPT)), load_class_table())
+    get_format("vipseg").write_synthetic_split(str(tmp_path), "train", list(generate_videos(OPT)), load_class_table())
     return tmp_path
 
 
@@ -110,7 +104,7 @@ def _edit_json(root, fn):
 
 def test_vipseg_bad_inputs(vipseg_root):
     table = _synthetic_table("vipseg")
-    vd = load_vipseg_videos(str(vipseg_root), "train", "t", table)[0]
+    vd = _load("vipseg", vipseg_root)[0][0]
     # a missing mask PNG
     os.remove(vd["frame_annotations"][1]["pan_file"])
     with pytest.raises(FileNotFoundError, match="00000001.png"):
@@ -121,23 +115,21 @@ def test_vipseg_bad_inputs(vipseg_root):
         decode_frame(vd, 2, _Meta(table))
     # a segment id in the PNG that the JSON does not describe
     _edit_json(vipseg_root, lambda d: d["annotations"][0]["annotations"][0]["segments_info"].pop())
-    vd = load_vipseg_videos(str(vipseg_root), "train", "t", table)[0]
+    vd = _load("vipseg", vipseg_root)[0][0]
     with pytest.raises(ValueError, match="appear in the image but not in the annotation"):
         decode_frame(vd, 0, _Meta(table))
 
 
 def test_vipseg_json_mismatches(vipseg_root):
-    table = _synthetic_table("vipseg")
-
     def bad_category(d):
         d["annotations"][0]["annotations"][0]["segments_info"][0]["category_id"] = 99
 
     _edit_json(vipseg_root, bad_category)
     with pytest.raises(ValueError, match="category id 99 is not in the class table"):
-        load_vipseg_videos(str(vipseg_root), "train", "t", table)
+        _load("vipseg", vipseg_root)[0]
     _edit_json(vipseg_root, lambda d: d["annotations"][0]["annotations"].pop())
     with pytest.raises(ValueError, match="lists 3 images but 2 annotated frames"):
-        load_vipseg_videos(str(vipseg_root), "train", "t", table)
+        _load("vipseg", vipseg_root)[0]
 
 
 def test_size_mismatch_and_empty_video(vipseg_root, caplog):
@@ -148,16 +140,18 @@ def test_size_mismatch_and_empty_video(vipseg_root, caplog):
         d["videos"][1]["images"] = []
 
     _edit_json(vipseg_root, wrong_size)
-    vds = load_vipseg_videos(str(vipseg_root), "train", "t", table)
+    vds = _load("vipseg", vipseg_root)[0]
     assert len(vds) == 1 and "has no frame; skipped" in caplog.text  # empty video: logged skip
-    with pytest.raises(ValueError, match="JSON says 41x48"):
+    with pytest.raises(ValueError, match="00000000.png: annotation is 40x48, the video.s frames are 41x48"):
         decode_frame(vds[0], 0, _Meta(table))
 
 
 def test_vspw_and_kitti_bad_values(tmp_path):
-    SPLIT_WRITERS["vspw"](str(tmp_path / "v"), "train", list(generate_videos(OPT)), load_class_table())
+    get_format("vspw").write_synthetic_split(
+        str(tmp_path / "v"), "train", list(generate_videos(OPT)), load_class_table()
+    )
     table = _synthetic_table("vspw")
-    vd = load_vspw_videos(str(tmp_path / "v"), "train", "t", table)[0]
+    vd = _load("vspw", tmp_path / "v")[0][0]
     label = np.array(Image.open(vd["frame_annotations"][0]))
     label[0, 0] = 77  # class 76 does not exist
     Image.fromarray(label).save(vd["frame_annotations"][0])
@@ -165,18 +159,18 @@ def test_vspw_and_kitti_bad_values(tmp_path):
         decode_frame(vd, 0, _Meta(table))
     os.remove(vd["frame_annotations"][1])
     with pytest.raises(FileNotFoundError, match="VSPW label PNG"):
-        load_vspw_videos(str(tmp_path / "v"), "train", "t", table)
+        _load("vspw", tmp_path / "v")[0]
     with pytest.raises(FileNotFoundError, match="KITTI-STEP split folder"):
-        load_kitti_step_videos(str(tmp_path / "k"), "train", "t", _synthetic_table("kitti_step"))
+        _load("kitti_step", tmp_path / "k")
 
 
 def test_ytvis_bad_json(tmp_path):
-    SPLIT_WRITERS["ytvis"](str(tmp_path), "train", list(generate_videos(OPT)), load_class_table())
+    get_format("ytvis").write_synthetic_split(str(tmp_path), "train", list(generate_videos(OPT)), load_class_table())
     data = json.load(open(tmp_path / "train.json"))
     data["annotations"][0]["segmentations"].pop()
     json.dump(data, open(tmp_path / "train.json", "w"))
     with pytest.raises(ValueError, match="per-frame segmentations for 3 frames"):
-        load_ytvis_videos(str(tmp_path / "train.json"), str(tmp_path), "t", _synthetic_table("ytvis"))
+        _load("ytvis", tmp_path)
     (tmp_path / "broken.json").write_text("{not json")
     with pytest.raises(ValueError, match="broken.json: invalid JSON"):
-        load_ytvis_videos(str(tmp_path / "broken.json"), str(tmp_path), "t", _synthetic_table("ytvis"))
+        get_format("ytvis").load("t", _synthetic_table("ytvis"), str(tmp_path / "broken.json"), str(tmp_path))

@@ -7,9 +7,9 @@ import pytest
 import tubelink  # noqa: F401
 from metric_fixtures import ground_truth_outputs, make_vipseg_fixture
 from tubelink.data import DatasetCatalog, MetadataCatalog
-from tubelink.data.builtin import _synthetic_table
+from tubelink.data.builtin import synthetic_class_table as _synthetic_table
 from tubelink.data.codecs import rgb2id
-from tubelink.data.datasets import load_vipseg_videos
+from tubelink.data.datasets import get_format
 from tubelink.data.datasets.common import read_label_png
 from tubelink.evaluation import build_evaluator
 from tubelink.evaluation.evaluators import STEPEvaluator, VPSEvaluator, VSSEvaluator, YTVISEvaluator
@@ -63,9 +63,10 @@ def test_in_loop_equals_offline_on_perturbed_predictions(tmp_path):
     offline = evaluate_vipseg_submission(
         paths["gt_json"], paths["gt_pan_dir"], paths["pred_json"], paths["pred_pan_dir"], progress=False
     )
-    MetadataCatalog.get("fixture_vps").set(evaluator_type="vps", class_table=_synthetic_table("vipseg"))
     table = _synthetic_table("vipseg")
-    videos = load_vipseg_videos(str(tmp_path / "gt"), "val", "fixture_vps", table)
+    MetadataCatalog.get("fixture_vps").set(evaluator_type="vps", annotation_format="vipseg", class_table=table)
+    vipseg = get_format("vipseg")
+    videos = vipseg.load("fixture_vps", table, **vipseg.synthetic_paths(str(tmp_path / "gt"), "val"))
     import json
 
     pred = {a["video_id"]: a["annotations"] for a in json.load(open(paths["pred_json"]))["annotations"]}

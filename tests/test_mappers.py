@@ -13,7 +13,8 @@ from tubelink.data.clip_transforms import ClipAugmentation, apply_to_image, appl
 from tubelink.data.mappers import TubeClipMapper, iter_test_frames
 from tubelink.data.mappers.train import build_tube_targets
 from tubelink.data.sampling import sample_subclip_indices
-from tubelink.data.video_dict import ANNOTATION_DECODERS, FrameSegments
+from tubelink.data.datasets.format import FORMATS
+from tubelink.data.video_dict import FrameSegments
 
 
 @pytest.mark.parametrize("length,stride,gap", [(30, 1, 0), (30, 2, 3), (9, 1, 5), (3, 1, 0)])
@@ -120,7 +121,7 @@ def toy_video(tmp_path):
     def decode(video, t, metadata):
         return _frame(32, 40, [(1, 0, True, (8, 16, 4 * t, 4 * t + 8)), (50, 1, False, (20, 32, 0, 40))])
 
-    ANNOTATION_DECODERS["toy_test_format"] = decode
+    FORMATS["toy_test_format"] = types.SimpleNamespace(decode_frame=decode)  # decode_frame is all mappers use
     MetadataCatalog.get("toy_dataset")
     yield {
         "dataset_name": "toy_dataset",
@@ -132,7 +133,7 @@ def toy_video(tmp_path):
         "annotation_format": "toy_test_format",
         "frame_annotations": [None] * 6,
     }
-    del ANNOTATION_DECODERS["toy_test_format"]
+    del FORMATS["toy_test_format"]
 
 
 def test_train_mapper_output_contract(toy_video):
@@ -152,7 +153,7 @@ def test_train_mapper_output_contract(toy_video):
 
 
 def test_mapper_gives_up_clearly_on_unlabelled_video(toy_video):
-    ANNOTATION_DECODERS["toy_test_format"] = lambda v, t, m: FrameSegments.empty(32, 40)
+    FORMATS["toy_test_format"].decode_frame = lambda v, t, m: FrameSegments.empty(32, 40)
     mapper = TubeClipMapper(ClipAugmentation([0], 10_000, (1.0, 1.0), None, False), max_attempts=3)
     with pytest.raises(ValueError, match="'toy'.*no labelled pixel"):
         mapper(toy_video, np.random.default_rng(0))

@@ -78,7 +78,9 @@ def test_occlusion_entering_scale_change_and_crossing_twins():
 
 
 def test_ensure_generates_once_and_regenerates_on_new_options(tmp_path, monkeypatch):
-    import tubelink.data.datasets.writers as writers
+    import types
+
+    from tubelink.data.datasets.format import FORMATS
 
     calls = []
 
@@ -88,7 +90,7 @@ def test_ensure_generates_once_and_regenerates_on_new_options(tmp_path, monkeypa
         (tmp_path / "written").write_text(str(len(vids)))
         open(f"{root}/payload.json", "w").write(json.dumps([v.video_id for v in vids]))
 
-    monkeypatch.setitem(writers.SPLIT_WRITERS, "fake", fake_writer)
+    monkeypatch.setitem(FORMATS, "fake", types.SimpleNamespace(write_synthetic_split=fake_writer))
     small = SyntheticOptions(num_videos=2, num_frames=2, height=32, width=32)
     path = ensure_synthetic_dataset(str(tmp_path / "syn"), "fake", "train", small)
     assert json.load(open(f"{path}/payload.json")) == ["syn_000000", "syn_000001"]
@@ -99,7 +101,7 @@ def test_ensure_generates_once_and_regenerates_on_new_options(tmp_path, monkeypa
     )
     assert calls == [2, 3] and len(json.load(open(f"{path}/payload.json"))) == 3
     assert [p.name for p in (tmp_path / "syn").iterdir()] == ["train"]  # no temporary leftovers
-    with pytest.raises(KeyError, match="unknown synthetic format"):
+    with pytest.raises(KeyError, match="unknown annotation format 'nope'"):
         ensure_synthetic_dataset(str(tmp_path / "syn"), "nope", "train", small)
 
 

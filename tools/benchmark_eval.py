@@ -25,14 +25,14 @@ from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from tubelink.data.codecs import id2rgb, rgb2id  # noqa: E402
-from tubelink.data.datasets.writers import SPLIT_WRITERS  # noqa: E402
+from tubelink.data.datasets import get_format  # noqa: E402
 from tubelink.data.synthetic import SyntheticOptions, generate_video, load_class_table  # noqa: E402
 from tubelink.evaluation.vipseg_files import evaluate_vipseg_submission  # noqa: E402
 
 
 def _write_video(job):
     root, options, index = job
-    SPLIT_WRITERS["vipseg"](
+    get_format("vipseg").write_synthetic_split(
         os.path.join(root, f"part{index}"), "val", [generate_video(options, index, "val")], load_class_table()
     )
 

@@ -1,26 +1,21 @@
-"""Every built-in split, registered in one table on `import tubelink` (nothing is read until a split is used).
+"""Every built-in split, registered from one table on `import tubelink` (nothing is read until a split is used).
 
 Roots are under $DETECTRON2_DATASETS (default ./datasets), resolved when a split is loaded; see
-datasets/README.md for each benchmark's layout. Synthetic splits are generated there on first use.
+datasets/README.md for each benchmark's layout and preparation. Synthetic splits, one set per registered format,
+are generated there on first use.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Callable, List
+from typing import Dict
 
-from .catalog import DatasetCatalog, MetadataCatalog
-from .datasets import (
-    ClassTable,
-    load_category_file,
-    load_kitti_step_videos,
-    load_vipseg_videos,
-    load_vspw_videos,
-    load_ytvis_videos,
-)
+from .catalog import DatasetCatalog
+from .datasets import FORMATS, ClassTable, get_format, load_category_file
+from .register import register_split
 from .synthetic import SyntheticOptions, ensure_synthetic_dataset, load_class_table
 
-__all__ = ["datasets_root", "register_all", "SYNTHETIC_OPTIONS"]
+__all__ = ["datasets_root", "register_all", "synthetic_class_table", "BUILTIN_SPLITS", "SYNTHETIC_OPTIONS"]
 
 # Sizes of the registered synthetic splits: small enough to train and evaluate on a laptop CPU.
 SYNTHETIC_OPTIONS = {
@@ -29,7 +24,70 @@ SYNTHETIC_OPTIONS = {
     # An image data set (one-frame videos, other scenes): mixed into training as pseudo-videos (INPUT.PSEUDO_VIDEO).
     "images": SyntheticOptions(num_videos=48, num_frames=1, seed=1),
 }
-_EVALUATOR = {"vipseg": "vps", "kitti_step": "step", "vspw": "vss", "ytvis": "ytvis"}
+
+
+def _ytvis(train_json, val_json, train_images, val_images) -> Dict[str, dict]:
+    return {
+        "train": {"json_file": train_json, "image_root": train_images},
+        "val": {"json_file": val_json, "image_root": val_images},
+    }
+
+
+# prefix -> (format, class table file, folder under $DETECTRON2_DATASETS, {split: load paths inside the folder}).
+# A tuple of paths lists the layouts accepted (the first that exists is read).
+BUILTIN_SPLITS = {
+    "vipseg": (
+        "vipseg",
+        "vipseg",
+        "VIPSeg_720P",
+        {
+            s: {
+                "image_root": "images",
+                "panoptic_root": "panomasksRGB",
+                "panoptic_json": f"panoptic_gt_VIPSeg_{s}.json",
+            }
+            for s in ("train", "val", "test")
+        },
+    ),
+    "kitti_step": (
+        "kitti_step",
+        "kitti_step",
+        "kitti-step",
+        {s: {"sequence_root": f"video_sequence/{s}"} for s in ("train", "val", "test")},
+    ),
+    "vspw": (
+        "vspw",
+        "vspw",
+        "VSPW_480p",
+        {s: {"data_root": "data", "split_file": f"{s}.txt"} for s in ("train", "val", "test")},
+    ),
+    # Mask2Former's layout ({train,valid}.json) or the release's ({train,valid}/instances.json, 2021).
+    **{
+        prefix: (
+            "ytvis",
+            prefix,
+            prefix,
+            _ytvis(
+                ("train.json", "train/instances.json"),
+                ("valid.json", "valid/instances.json"),
+                "train/JPEGImages",
+                "valid/JPEGImages",
+            ),
+        )
+        for prefix in ("ytvis_2019", "ytvis_2021")
+    },
+    "ovis": (
+        "ytvis",
+        "ovis",
+        "ovis",
+        _ytvis(
+            ("annotations_train.json", "annotations/annotations_train.json"),
+            ("annotations_valid.json", "annotations/annotations_valid.json"),
+            "train",
+            "valid",
+        ),
+    ),
+}
 
 
 def datasets_root() -> str:
@@ -37,98 +95,61 @@ def datasets_root() -> str:
     return os.path.expanduser(os.environ.get("DETECTRON2_DATASETS", "datasets"))
 
 
-def _require(path: str, dataset: str, what: str) -> str:
-    if not os.path.exists(path):
-        raise FileNotFoundError(
-            f"dataset '{dataset}': {what} not found at {path}. Set $DETECTRON2_DATASETS to the folder holding the "
-            "benchmarks; datasets/README.md describes the expected layout."
+def _join(folder: str, value):
+    if isinstance(value, (tuple, list)):
+        return tuple(os.path.join(folder, v) for v in value)
+    return os.path.join(folder, value)
+
+
+def _builtin_paths(name: str, folder: str, relative: dict):
+    def resolve() -> dict:
+        root = os.path.join(datasets_root(), folder)
+        if not os.path.isdir(root):
+            raise FileNotFoundError(
+                f"dataset '{name}': {folder} not found at {root}. Set $DETECTRON2_DATASETS to the folder holding the "
+                "benchmarks; datasets/README.md describes the expected layout."
+            )
+        return {key: _join(root, value) for key, value in relative.items()}
+
+    return resolve
+
+
+def synthetic_class_table(fmt: str) -> ClassTable:
+    """The synthetic benchmark's classes as format `fmt` holds them."""
+    return ClassTable.from_rows(get_format(fmt).synthetic_class_rows(load_class_table()))
+
+
+def _synthetic_paths(fmt: str, split: str):
+    def resolve() -> dict:
+        root = ensure_synthetic_dataset(
+            os.path.join(datasets_root(), "synthetic", fmt), fmt, split, SYNTHETIC_OPTIONS[split]
         )
-    return path
+        return get_format(fmt).synthetic_paths(root, split)
 
-
-def _synthetic_table(fmt: str) -> ClassTable:
-    rows = load_class_table()
-    if fmt == "vspw":  # VSPW has no instances: every class is a semantic class
-        rows = [dict(r, isthing=0) for r in rows]
-    elif fmt == "ytvis":  # YouTube-VIS: things only, ids 1..K
-        rows = [dict(r, id=k + 1) for k, r in enumerate(r for r in rows if r["isthing"])]
-    return ClassTable.from_rows(rows)
-
-
-def _loader(fmt: str, name: str, split: str, table: ClassTable, rel_root: str, synthetic: bool) -> Callable[[], List]:
-    def load() -> List[dict]:
-        root = os.path.join(datasets_root(), rel_root)
-        if synthetic:
-            root = ensure_synthetic_dataset(root, fmt, split, SYNTHETIC_OPTIONS[split])
-        if fmt == "vipseg":
-            return load_vipseg_videos(_require(root, name, "VIPSeg_720P"), split, name, table)
-        if fmt == "kitti_step":
-            return load_kitti_step_videos(_require(root, name, "KITTI-STEP"), split, name, table)
-        if fmt == "vspw":
-            return load_vspw_videos(_require(root, name, "VSPW_480p"), split, name, table)
-        on_disk = split if synthetic else {"val": "valid"}.get(split, split)
-        json_file, image_root = _ytvis_paths(root, rel_root, on_disk, synthetic)
-        return load_ytvis_videos(_require(json_file, name, "annotation JSON"), image_root, name, table)
-
-    return load
-
-
-def _ytvis_paths(root: str, rel_root: str, split: str, synthetic: bool):
-    if synthetic:
-        return os.path.join(root, f"{split}.json"), os.path.join(root, split, "JPEGImages")
-    if rel_root == "ovis":
-        return os.path.join(root, f"annotations_{split}.json"), os.path.join(root, split)
-    return os.path.join(root, f"{split}.json"), os.path.join(root, split, "JPEGImages")
-
-
-def _register(name: str, fmt: str, split: str, table: ClassTable, rel_root: str, synthetic: bool = False) -> None:
-    DatasetCatalog.register(name, _loader(fmt, name, split, table, rel_root, synthetic))
-    things = [r for r in table.contiguous_order if r["isthing"]]
-    stuff = [r for r in table.contiguous_order if not r["isthing"]]
-    mapping = table.dataset_id_to_contiguous
-    MetadataCatalog.get(name).set(
-        evaluator_type=_EVALUATOR[fmt],
-        annotation_format=fmt,
-        split=split,
-        class_table=table,
-        num_classes=len(table.categories),
-        is_thing=table.is_thing,
-        thing_classes=[r["name"] for r in things],
-        thing_colors=[r["color"] for r in things],
-        stuff_classes=table.names,  # detectron2's panoptic convention: every class, in contiguous order
-        stuff_colors=table.colors,
-        thing_dataset_id_to_contiguous_id={int(r["id"]): mapping[int(r["id"])] for r in things},
-        stuff_dataset_id_to_contiguous_id={int(r["id"]): mapping[int(r["id"])] for r in stuff},
-        ignore_label=255,
-        synthetic=synthetic,
-    )
+    return resolve
 
 
 def register_all() -> None:
     """Register every built-in split (idempotent)."""
     if "synthetic_vipseg_train" in DatasetCatalog:
         return
-    benchmarks = [
-        ("vipseg", "vipseg", "VIPSeg_720P", ("train", "val", "test")),
-        ("kitti_step", "kitti_step", "kitti-step", ("train", "val", "test")),
-        ("vspw", "vspw", "VSPW_480p", ("train", "val", "test")),
-        ("ytvis_2019", "ytvis", "ytvis_2019", ("train", "val")),
-        ("ytvis_2021", "ytvis", "ytvis_2021", ("train", "val")),
-        ("ovis", "ytvis", "ovis", ("train", "val")),
-    ]
-    for prefix, fmt, rel_root, splits in benchmarks:
-        table = load_category_file(prefix)
-        for split in splits:
-            _register(f"{prefix}_{split}", fmt, split, table, rel_root)
-    for fmt in ("vipseg", "ytvis", "vspw", "kitti_step"):
+    for prefix, (fmt, categories, folder, splits) in BUILTIN_SPLITS.items():
+        table = load_category_file(categories)
+        for split, relative in splits.items():
+            name = f"{prefix}_{split}"
+            register_split(
+                name,
+                fmt,
+                {"class_table": table, "split": split, "synthetic": False},
+                _builtin_paths(name, folder, relative),
+            )
+    for fmt in list(FORMATS):
         for split in SYNTHETIC_OPTIONS:
-            _register(
+            register_split(
                 f"synthetic_{fmt}_{split}",
                 fmt,
-                split,
-                _synthetic_table(fmt),
-                os.path.join("synthetic", fmt),
-                synthetic=True,
+                {"class_table": synthetic_class_table(fmt), "split": split, "synthetic": True},
+                _synthetic_paths(fmt, split),
             )
 
 

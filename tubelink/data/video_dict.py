@@ -9,13 +9,13 @@ at registration time):
         "height": int, "width": int,    # frame size of the video
         "length": int,                  # number of frames
         "file_names": [str, ...],       # frame image paths, in temporal order
-        "annotation_format": str,       # key of ANNOTATION_DECODERS: "vipseg" | "kitti_step" | "vspw" | "ytvis"
+        "annotation_format": str,       # a registered format: "vipseg" | "kitti_step" | "vspw" | "ytvis"
         "frame_annotations": [Any, ...] | None,  # per frame, the format's own lazy reference (a path,
                                         # a segments_info list, RLEs ...); None for unlabelled splits
     }
 
-Each annotation format registers a decoder that turns one frame's reference into `FrameSegments`, the single
-in-memory form every mapper and evaluator consumes.
+The split's format object (tubelink.data.datasets.format) turns one frame's reference into `FrameSegments`, the
+single in-memory form every mapper consumes.
 
 Track-id convention: thing instances keep the dataset's instance id (stable within a video). Stuff segments get
 `track_id = STUFF_TRACK_BASE + category_id`, so one stuff class is one entity per video, never colliding with
@@ -25,7 +25,7 @@ instance ids.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Dict
+from typing import Any, Dict
 
 import numpy as np
 
@@ -77,32 +77,17 @@ class FrameSegments:
         )
 
 
-FrameDecoder = Callable[[Dict[str, Any], int, Any], FrameSegments]
-"""decoder(video_dict, frame_index, metadata) -> FrameSegments."""
-
-ANNOTATION_DECODERS: Dict[str, FrameDecoder] = {}
-
-
-def register_annotation_decoder(fmt: str) -> Callable[[FrameDecoder], FrameDecoder]:
-    """Decorator registering the FrameSegments decoder of annotation format `fmt`."""
-
-    def deco(fn: FrameDecoder) -> FrameDecoder:
-        if fmt in ANNOTATION_DECODERS:
-            raise KeyError(f"annotation format '{fmt}' already has a decoder")
-        ANNOTATION_DECODERS[fmt] = fn
-        return fn
-
-    return deco
-
-
 def decode_frame(video: Dict[str, Any], frame_index: int, metadata: Any) -> FrameSegments:
-    """Decode frame `frame_index` of `video` with the decoder of its `annotation_format`."""
+    """Decode frame `frame_index` of `video` with the format of its `annotation_format`
+    (tubelink.data.datasets.format.FORMATS)."""
+    from .datasets.format import FORMATS  # the formats build on this module's types
+
     fmt = video.get("annotation_format")
-    if fmt not in ANNOTATION_DECODERS:
+    if fmt not in FORMATS:
         raise KeyError(
             f"video {video.get('video_id')!r} of dataset {video.get('dataset_name')!r}: unknown annotation "
-            f"format {fmt!r}; known: {sorted(ANNOTATION_DECODERS)}"
+            f"format {fmt!r}; known: {sorted(FORMATS)}"
         )
     if video.get("frame_annotations") is None:
         raise ValueError(f"video {video.get('video_id')!r} of {video.get('dataset_name')!r} has no annotations")
-    return ANNOTATION_DECODERS[fmt](video, frame_index, metadata)
+    return FORMATS[fmt].decode_frame(video, frame_index, metadata)

@@ -1,8 +1,8 @@
 """Evaluators in detectron2's protocol (`reset`, `process(inputs, outputs)`, `evaluate`), one per evaluator type.
 
-The evaluator of a split is chosen by its metadata's `evaluator_type` (`build_evaluator`). Ground truth is read
-from the benchmark's own files (the video dicts' frame annotations), as the official tools read it, so in-loop
-numbers equal offline ones. Per-video statistics are gathered from every process; `evaluate` returns the
+The evaluator of a split is chosen by its metadata's `evaluator_type` (`build_evaluator`). Ground truth is what
+the split's format (tubelink.data.datasets) reads from the benchmark's own files, as the official tools read it,
+so in-loop numbers equal offline ones. Per-video statistics are gathered from every process; `evaluate` returns the
 metrics on the main process and {} elsewhere.
 
 Streaming contract (frames of a video in order, videos one after another; a video is finalised when the next
@@ -10,7 +10,9 @@ one starts or at `evaluate`):
   - "vps" (VPQ + STQ) and "step" (STQ): inputs[i] = {"video": video dict, "frame_index": t},
     outputs[i] = {"panoptic_seg": (ids int (H, W) with 0 = unlabelled, segments_info [{"id", "category_id"
     (contiguous)}])}; segment ids of a tracked thing stay the same over the video.
-  - "vss" (mIoU + mVC_8 / mVC_16): inputs as above, outputs[i] = {"sem_seg": int (H, W) contiguous classes}.
+  - "vss" (mIoU + mVC_8 / mVC_16): inputs as above, outputs[i] = {"sem_seg": int (H, W) contiguous classes} (a
+    model) or {"raw_labels": int (H, W)} (the values of a submission PNG); scored with the split's `vss_protocol`
+    (tubelink.data.datasets.vspw: "vspw_official", the default, or "train_labels").
   - "ytvis" (AP): once per video, inputs[i] = {"video": video dict}, outputs[i] = {"instances": [{"score",
     "category_id" (contiguous), "segmentations": [COCO RLE or None per frame]}]}.
 """
@@ -19,16 +21,14 @@ from __future__ import annotations
 
 import abc
 import logging
-from typing import Dict, List
+import sys
+from typing import Any, Dict, List
 
 import numpy as np
+
 from ..data.catalog import MetadataCatalog
-from ..data.codecs import kitti_step_decode, rgb2id
-from ..data.datasets.common import ClassTable, read_label_png
-from ..data.datasets.vspw import VSPW_VOID_VALUES
-from ..data.datasets.ytvis import decode_segmentation
-from ..modeling.registry import EVALUATOR_REGISTRY
-from ..utils import comm
+from ..data.datasets import ClassTable, format_of
+from .registry import EVALUATOR_REGISTRY
 from .stq import STQStats, stq_result, stq_update
 from .vpq import DEFAULT_WINDOWS, PanopticFrame, VPQAccumulator, merge_window_stats, vpq_summary
 from .vss import confusion_matrix, miou_from_confusion, mvc_from_accuracies, video_consistency_accuracies
@@ -46,6 +46,23 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 _VOID = 255
+
+
+def _all_gather(obj: Any) -> List[Any]:
+    """comm.all_gather; without torch imported no process group can exist (offline evaluation imports none)."""
+    if "torch" not in sys.modules:
+        return [obj]
+    from ..utils import comm
+
+    return comm.all_gather(obj)
+
+
+def _is_main_process() -> bool:
+    if "torch" not in sys.modules:
+        return True
+    from ..utils import comm
+
+    return comm.is_main_process()
 
 
 class DatasetEvaluator(abc.ABC):
@@ -89,6 +106,7 @@ class _StreamingEvaluator(DatasetEvaluator):
         self.dataset_name = dataset_name
         self.metadata = MetadataCatalog.get(dataset_name)
         self.table: ClassTable = self.metadata.class_table
+        self.format = format_of(self.metadata)
         self.reset()
 
     def reset(self) -> None:
@@ -113,8 +131,8 @@ class _StreamingEvaluator(DatasetEvaluator):
 
     def evaluate(self) -> Dict[str, float]:
         self._finish()
-        gathered = [r for part in comm.all_gather(self._results) for r in part]
-        if not comm.is_main_process():
+        gathered = [r for part in _all_gather(self._results) for r in part]
+        if not _is_main_process():
             return {}
         if not gathered:
             logger.warning(f"{self.dataset_name}: no video was evaluated")
@@ -169,21 +187,12 @@ class VPSEvaluator(_StreamingEvaluator):
         }
 
     def _add(self, state, video, t, output, where):
-        ann = video["frame_annotations"][t]
-        gt_ids = rgb2id(read_label_png(ann["pan_file"]))
-        gt_segs = {
-            int(s["id"]): (
-                self.table.contiguous_id(s["category_id"], ann["pan_file"]),
-                bool(s.get("iscrowd", 0)),
-                int(s["area"]),
-            )
-            for s in ann["segments_info"]
-        }
+        gt_ids, gt_segs, gt_listed = self.format.ground_truth(video, t, self.metadata)
         pred_ids, pred_list = _panoptic_output(output, gt_ids.shape, where)
         pred_segs = {int(s["id"]): (int(s["category_id"]), False, 0) for s in pred_list}
         state["vpq"].add(PanopticFrame(gt_ids, gt_segs), PanopticFrame(pred_ids, pred_segs))
         # STQ as eval_stq_vspw.py: segments numbered by first appearance in the video's segment lists
-        _numbering(state["gt_order"], [s["id"] for s in ann["segments_info"]])
+        _numbering(state["gt_order"], gt_listed)
         _numbering(state["pred_order"], [s["id"] for s in pred_list])
         gs, gi = self._labels(gt_ids, gt_segs, state["gt_order"])
         ps, pi = self._labels(pred_ids, pred_segs, state["pred_order"])
@@ -219,12 +228,7 @@ class STEPEvaluator(_StreamingEvaluator):
         return {"stq": STQStats.empty(len(self.table.categories)), "pred_order": {}}
 
     def _add(self, state, video, t, output, where):
-        path = video["frame_annotations"][t]
-        raw_sem, gi = kitti_step_decode(read_label_png(path))
-        lut = np.full(256, _VOID, np.int64)
-        for dataset_id, row in self.table.dataset_id_to_contiguous.items():
-            lut[dataset_id] = row
-        gs = lut[raw_sem]
+        gs, gi = self.format.ground_truth(video, t, self.metadata)
         pred_ids, pred_list = _panoptic_output(output, gs.shape, where)
         _numbering(state["pred_order"], [s["id"] for s in pred_list])
         ps = np.full(gs.shape, _VOID, np.int64)
@@ -245,7 +249,9 @@ class STEPEvaluator(_StreamingEvaluator):
 
 @EVALUATOR_REGISTRY.register()
 class VSSEvaluator(_StreamingEvaluator):
-    """mIoU (VSPW `Evaluator` semantics over the dataset's classes) and mVC_8 / mVC_16 (VC_perclip.py)."""
+    """mIoU (VSPW `Evaluator` semantics) and mVC_8 / mVC_16 (VC_perclip.py), under the split's `vss_protocol`:
+    "vspw_official" scores raw label values 0..C-1 as evaluator_test.py does; "train_labels" the training classes.
+    A prediction outside the scored classes counts as wrong for its pixel (the official tool folds or crashes)."""
 
     evaluator_type = "vss"
 
@@ -255,18 +261,21 @@ class VSSEvaluator(_StreamingEvaluator):
         return {
             "recent": [],
             "accs": {c: [] for c in self.clips},
-            "confusion": np.zeros((len(self.table.categories),) * 2, np.int64),
+            "confusion": np.zeros((len(self.table.categories), len(self.table.categories) + 1), np.int64),
         }
 
     def _add(self, state, video, t, output, where):
-        raw = read_label_png(video["frame_annotations"][t])
-        gt = np.where(np.isin(raw, VSPW_VOID_VALUES), _VOID, raw - 1)
-        if "sem_seg" not in output:
-            raise ValueError(f"{where}: output must hold 'sem_seg'")
-        pred = _check_size(output["sem_seg"], gt.shape, where).astype(np.int64)
-        state["confusion"] += confusion_matrix(gt, pred, len(self.table.categories))
+        raw_gt = self.format.ground_truth(video, t, self.metadata)
+        try:
+            labels = self.format.prediction_labels(output, self.metadata)
+        except ValueError as err:
+            raise ValueError(f"{where}: {err}") from None
+        raw_pred = _check_size(labels, raw_gt.shape, where)
+        gt, pred = self.format.scored_labels(raw_gt, self.metadata), self.format.scored_labels(raw_pred, self.metadata)
+        state["confusion"] += confusion_matrix(gt, pred, len(self.table.categories), misses=True)
         # mVC: the clip starting at frame t - c counts once frame t exists (T - c clips per video, as the tool)
-        state["recent"] = (state["recent"] + [(gt, pred)])[-(max(self.clips) + 1) :]
+        constant = [self.format.consistency_labels(raw, self.metadata) for raw in (raw_gt, raw_pred)]
+        state["recent"] = (state["recent"] + [constant])[-(max(self.clips) + 1) :]
         for c in self.clips:
             if len(state["recent"]) >= c + 1:
                 window = state["recent"][-(c + 1) :]
@@ -290,7 +299,9 @@ class YTVISEvaluator(DatasetEvaluator):
 
     def __init__(self, dataset_name: str) -> None:
         self.dataset_name = dataset_name
-        self.table: ClassTable = MetadataCatalog.get(dataset_name).class_table
+        metadata = MetadataCatalog.get(dataset_name)
+        self.table: ClassTable = metadata.class_table
+        self.format = format_of(metadata)
         self.reset()
 
     def reset(self) -> None:
@@ -304,27 +315,9 @@ class YTVISEvaluator(DatasetEvaluator):
             video = inp["video"]
             if video.get("frame_annotations") is None:
                 raise ValueError(f"dataset {self.dataset_name!r} video {video['video_id']!r} has no ground truth")
-            vid, h, w, n = video["video_id"], video["height"], video["width"], video["length"]
-            self._videos.append({"id": vid, "height": h, "width": w, "length": n})
-            tracks: Dict[int, dict] = {}
-            for t, anns in enumerate(video["frame_annotations"]):
-                for a in anns:
-                    tr = tracks.setdefault(
-                        a["track_id"],
-                        {
-                            "video_id": vid,
-                            "category_id": a["category_id"],
-                            "iscrowd": a["iscrowd"],
-                            "segmentations": [None] * n,
-                        },
-                    )
-                    tr["segmentations"][t] = a["segmentation"]
-            for tr in tracks.values():
-                masks = [
-                    decode_segmentation(s, h, w, f"video {vid}") if s is not None else None for s in tr["segmentations"]
-                ]
-                tr["areas"] = [int(m.sum()) if m is not None else None for m in masks]
-                self._gt.append(tr)
+            vid, n = video["video_id"], video["length"]
+            self._videos.append({"id": vid, "height": video["height"], "width": video["width"], "length": n})
+            self._gt += self.format.video_ground_truth(video)
             for inst in out["instances"]:
                 if len(inst["segmentations"]) != n:
                     raise ValueError(
@@ -341,8 +334,8 @@ class YTVISEvaluator(DatasetEvaluator):
                 )
 
     def evaluate(self) -> Dict[str, float]:
-        parts = comm.all_gather((self._videos, self._gt, self._results))
-        if not comm.is_main_process():
+        parts = _all_gather((self._videos, self._gt, self._results))
+        if not _is_main_process():
             return {}
         videos = [v for p in parts for v in p[0]]
         if not videos:

@@ -18,27 +18,32 @@ import numpy as np
 __all__ = ["confusion_matrix", "miou_from_confusion", "video_consistency_accuracies", "mvc_from_accuracies"]
 
 
-def confusion_matrix(gt: np.ndarray, pred: np.ndarray, num_classes: int) -> np.ndarray:
-    """int64 (C, C) counts, rows = GT class, over pixels with 0 <= gt < C.
+def confusion_matrix(gt: np.ndarray, pred: np.ndarray, num_classes: int, misses: bool = False) -> np.ndarray:
+    """int64 counts over pixels with 0 <= gt < C, rows = GT class: (C, C), or with `misses` (C, C + 1) where the
+    last column counts predictions outside [0, C) (wrong for the pixel's class, no class's prediction).
 
     Raises:
-        ValueError: shapes differ, or a prediction on a counted pixel lies outside [0, C).
+        ValueError: shapes differ, or (without `misses`) a prediction on a counted pixel lies outside [0, C).
     """
     if gt.shape != pred.shape:
         raise ValueError(f"prediction is {pred.shape}, ground truth {gt.shape}")
     valid = (gt >= 0) & (gt < num_classes)
     p = pred[valid].astype(np.int64)
-    if p.size and (p.min() < 0 or p.max() >= num_classes):
+    outside = (p < 0) | (p >= num_classes)
+    if outside.any() and not misses:
         raise ValueError(f"predicted classes must lie in [0, {num_classes}), got [{p.min()}, {p.max()}]")
-    idx = gt[valid].astype(np.int64) * num_classes + p
-    return np.bincount(idx, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
+    columns = num_classes + int(misses)
+    idx = gt[valid].astype(np.int64) * columns + np.where(outside, num_classes, p)
+    return np.bincount(idx, minlength=num_classes * columns).reshape(num_classes, columns)
 
 
 def miou_from_confusion(confusion: np.ndarray) -> Dict[str, float]:
-    """{"mIoU", "pixel_acc", "mean_class_acc", "fwIoU"} (fractions) from a (C, C) confusion, VSPW's definitions."""
+    """{"mIoU", "pixel_acc", "mean_class_acc", "fwIoU"} (fractions) from a (C, C) or (C, C + 1) confusion (see
+    `confusion_matrix`), VSPW's definitions."""
     conf = confusion.astype(np.float64)
-    tp = np.diag(conf)
-    rows, cols = conf.sum(1), conf.sum(0)
+    num_classes = conf.shape[0]
+    tp = np.diag(conf[:, :num_classes])
+    rows, cols = conf.sum(1), conf.sum(0)[:num_classes]
     with np.errstate(invalid="ignore", divide="ignore"):
         iou = tp / (rows + cols - tp)
         class_acc = tp / rows

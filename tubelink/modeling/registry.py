@@ -12,8 +12,8 @@ TRANSFORMER_DECODER_REGISTRY = Registry("TRANSFORMER_DECODER")
 TRANSFORMER_DECODER_REGISTRY.__doc__ = "Tube transformer decoders (MODEL.MASK_FORMER.TRANSFORMER_DECODER_NAME)."
 TRACKER_REGISTRY = Registry("TRACKER")
 TRACKER_REGISTRY.__doc__ = "Inference-time trackers (MODEL.TRACKER.NAME): reset(), update(tube_result) -> ids."
-EVALUATOR_REGISTRY = Registry("EVALUATOR")
-EVALUATOR_REGISTRY.__doc__ = "Dataset evaluators keyed by the metadata's `evaluator_type` (vps, step, vss, ytvis)."
+# Defined beside the evaluators so that offline evaluation imports no torch; listed here with the others.
+from ..evaluation.registry import EVALUATOR_REGISTRY  # noqa: E402
 
 __all__ = [
     "EVALUATOR_REGISTRY",

@@ -1,16 +1,16 @@
-"""Benchmark formats: loaders returning video dicts, FrameSegments decoders (registered on import), writers."""
+"""Benchmark formats, one module each, every one a `BenchmarkFormat` registered in `FORMATS` on import."""
 
+from . import kitti_step, vipseg, vspw, ytvis  # noqa: F401  (each registers its format)
 from .common import ClassTable, load_category_file
-from .kitti_step import load_kitti_step_videos
-from .vipseg import load_vipseg_videos
-from .vspw import load_vspw_videos
-from .ytvis import load_ytvis_videos
+from .format import FORMATS, BenchmarkFormat, MissingPrediction, format_of, get_format, register_format
 
 __all__ = [
+    "FORMATS",
+    "BenchmarkFormat",
     "ClassTable",
+    "MissingPrediction",
+    "format_of",
+    "get_format",
     "load_category_file",
-    "load_kitti_step_videos",
-    "load_vipseg_videos",
-    "load_vspw_videos",
-    "load_ytvis_videos",
+    "register_format",
 ]

@@ -21,6 +21,9 @@ __all__ = [
     "write_jpg",
     "segments_from_id_map",
     "check_file",
+    "check_label_size",
+    "image_size",
+    "read_json",
 ]
 
 _CATEGORY_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "categories")
@@ -89,6 +92,36 @@ def check_file(path: str, what: str) -> str:
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path}: {what} does not exist")
     return path
+
+
+def read_json(path: str, what: str):
+    """Parsed JSON file; a missing file or invalid JSON is a one-line error naming it."""
+    check_file(path, what)
+    with open(path, encoding="utf-8") as f:
+        try:
+            return json.load(f)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path}: invalid JSON: {err}") from None
+
+
+def image_size(path: str) -> tuple:
+    """(H, W) of an image file from its header (no pixel is decoded)."""
+    check_file(path, "image file")
+    try:
+        with Image.open(path) as img:
+            w, h = img.size
+    except (UnidentifiedImageError, OSError) as err:
+        raise ValueError(f"{path}: corrupt or unreadable image: {err}") from None
+    return h, w
+
+
+def check_label_size(label: np.ndarray, height: int, width: int, path: str) -> np.ndarray:
+    """Return `label` if its (H, W) is (height, width), else raise naming the annotation file."""
+    if label.shape[:2] != (height, width):
+        raise ValueError(
+            f"{path}: annotation is {label.shape[0]}x{label.shape[1]}, the video's frames are {height}x{width}"
+        )
+    return label
 
 
 def _open_image(path: str) -> Image.Image:

@@ -13,10 +13,9 @@ from dataclasses import replace
 from typing import List, Optional
 
 from ..builtin import SYNTHETIC_OPTIONS
+from ..datasets import FORMATS
 from .ensure import ensure_synthetic_dataset
 from .generate import DIFFICULTY_PRESETS, SyntheticOptions
-
-FORMATS = ("vipseg", "ytvis", "vspw", "kitti_step")
 
 
 def _difficulty(text: str) -> float:
@@ -33,7 +32,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     default_root = os.path.join(os.environ.get("DETECTRON2_DATASETS", "datasets"), "synthetic")
     parser = argparse.ArgumentParser(description="Generate the synthetic video segmentation benchmark.")
     parser.add_argument("--root", default=default_root, help="output folder (default: $DETECTRON2_DATASETS/synthetic)")
-    parser.add_argument("--formats", nargs="+", default=list(FORMATS), choices=FORMATS)
+    parser.add_argument("--formats", nargs="+", default=list(FORMATS), choices=sorted(FORMATS))
     parser.add_argument("--splits", nargs="+", default=["train", "val"], choices=["train", "val", "test", "images"])
     # Unset options take the values of the registered synthetic_* splits, so what the CLI writes is what
     # training and evaluation use (a split made with other options is regenerated on use).

@@ -22,11 +22,10 @@ def ensure_synthetic_dataset(root: str, fmt: str, split: str, options: Optional[
     The split is written to a temporary folder beside it and renamed into place, so concurrent processes never
     see a partial split (the first rename wins; the others discard their copy).
     """
-    from ..datasets.writers import SPLIT_WRITERS  # the format writers depend on this package's types
+    from ..datasets.format import get_format  # the formats depend on this package's types
 
     options = options or SyntheticOptions()
-    if fmt not in SPLIT_WRITERS:
-        raise KeyError(f"unknown synthetic format {fmt!r}; known: {sorted(SPLIT_WRITERS)}")
+    benchmark = get_format(fmt)
     target = os.path.join(root, split)
     marker = os.path.join(target, MARKER)
     if os.path.isfile(marker):
@@ -38,7 +37,7 @@ def ensure_synthetic_dataset(root: str, fmt: str, split: str, options: Optional[
     tmp = tempfile.mkdtemp(prefix=f".{split}.tmp-", dir=root)
     try:
         logger.info(f"Generating synthetic {fmt} split '{split}' ({options.num_videos} videos) in {target}")
-        SPLIT_WRITERS[fmt](tmp, split, generate_videos(options, split), load_class_table())
+        benchmark.write_synthetic_split(tmp, split, generate_videos(options, split), load_class_table())
         with open(os.path.join(tmp, MARKER), "w", encoding="utf-8") as f:
             f.write(options.to_json())
         if os.path.isdir(target):
