@@ -142,7 +142,8 @@ def load_checkpoint_file(path: str) -> Dict[str, torch.Tensor]:
         if isinstance(value, np.ndarray):
             value = torch.from_numpy(np.ascontiguousarray(value))
         if not isinstance(value, torch.Tensor):
-            raise CheckpointReadError(path, f"not a checkpoint: entry {key!r} is a {type(value).__name__}, not an array")
+            kind = type(value).__name__
+            raise CheckpointReadError(path, f"not a checkpoint: entry {key!r} is a {kind}, not an array")
         out[key] = value
     return out
 

@@ -88,7 +88,7 @@ def describe(err: BaseException) -> str:
         text = err.args[0]  # str(KeyError) would quote the message
     else:
         text = str(err) or type(err).__name__
-    line = f"error: {text}"
+    line = "error: " + " ".join(part.strip() for part in text.splitlines() if part.strip())  # one line, always
     hint = getattr(err, "hint", None)
     return line + (f"\nhint: {hint}" if hint else "")
 
