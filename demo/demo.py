@@ -102,6 +102,15 @@ def _removed_on_error(paths):
         raise
 
 
+def _require_weights(cfg, args) -> None:
+    if not cfg.MODEL.WEIGHTS and not args.allow_partial_weights:
+        raise InputError(
+            "MODEL.WEIGHTS",
+            "is empty: the demo would draw the output of a model with random weights",
+            "pass --opts MODEL.WEIGHTS <checkpoint>, or --allow-partial-weights to try the pipeline anyway",
+        )
+
+
 def build_config_and_model(args):
     """(frozen config, model in eval mode with MODEL.WEIGHTS loaded) through tubelink or through detectron2."""
     if args.engine == "detectron2":
@@ -113,6 +122,7 @@ def build_config_and_model(args):
         except ImportError as err:
             sys.exit(f"error: --engine detectron2: {err}")
         cfg = bridge.setup_cfg(argparse.Namespace(config_file=args.config_file, opts=args.opts))
+        _require_weights(cfg, args)
         model = detectron2_build_model(cfg).eval()
         if cfg.MODEL.WEIGHTS:
             DetectionCheckpointer(model).load(cfg.MODEL.WEIGHTS)
@@ -121,12 +131,7 @@ def build_config_and_model(args):
         cfg.merge_from_file(args.config_file)
         cfg.merge_from_list(args.opts)
         cfg.freeze()
-        if not cfg.MODEL.WEIGHTS and not args.allow_partial_weights:
-            raise InputError(
-                "MODEL.WEIGHTS",
-                "is empty: the demo would draw the output of a model with random weights",
-                "pass --opts MODEL.WEIGHTS <checkpoint>, or --allow-partial-weights to try the pipeline anyway",
-            )
+        _require_weights(cfg, args)
         model = build_model(cfg).eval()
         if cfg.MODEL.WEIGHTS:
             policy = CoveragePolicy.from_config(cfg, inference=True)

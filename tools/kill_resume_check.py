@@ -139,7 +139,8 @@ def kill_and_resume(
         time.sleep(delay)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-        moments.append({"after_iterations": _logged_iterations(killed_dir), "checkpoints": check_checkpoints(killed_dir)})
+        logged = _logged_iterations(killed_dir)
+        moments.append({"after_iterations": logged, "checkpoints": check_checkpoints(killed_dir)})
     final = subprocess.run(_command(config, killed_dir, max_iter, extra, True), env=env, capture_output=True, text=True)
     if final.returncode != 0:
         raise InputError(killed_dir, f"the last --resume failed: {final.stderr.strip().splitlines()[-1:]}")
