@@ -6,11 +6,15 @@
 
 --input takes video files, frame folders or globs (quote them). The output video keeps the input's frame rate
 and is H.264; colours stay fixed per identity, labels show "class #id". Runs on a CPU (bf16 with --bf16).
+A checkpoint that does not cover the whole model (another model, another number of queries or classes) is refused
+unless --allow-partial-weights; so is an empty MODEL.WEIGHTS. Bad input ends in one line `error: <file or key>:
+<problem>`; --debug (or TUBELINK_DEBUG=1) shows the traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -22,7 +26,7 @@ from tqdm import tqdm
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from tubelink.checkpoint import load_weights  # noqa: E402
+from tubelink.checkpoint import CoveragePolicy, load_weights  # noqa: E402
 from tubelink.config import get_cfg  # noqa: E402
 from tubelink.data.catalog import MetadataCatalog  # noqa: E402
 from tubelink.data.clip_transforms import ClipAugmentation, apply_to_image  # noqa: E402
@@ -30,8 +34,19 @@ from tubelink.inference import VideoPredictor  # noqa: E402
 from tubelink.modeling import build_model  # noqa: E402
 from tubelink.modeling.meta_arch.tube_link import resolve_task  # noqa: E402
 from tubelink.tracking import build_tracker  # noqa: E402
+from tubelink.utils.errors import InputError, require_output_folder, run_command  # noqa: E402
 from tubelink.utils.video_io import VideoWriter, open_video_source  # noqa: E402
 from tubelink.utils.visualizer import draw_segments, draw_semantic  # noqa: E402
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}")
+    return value
 
 
 def parse_args(argv=None):
@@ -39,7 +54,9 @@ def parse_args(argv=None):
     parser.add_argument("--config-file", required=True, metavar="FILE")
     parser.add_argument("--input", nargs="+", required=True, help="video files, frame folders or globs")
     parser.add_argument("--output", required=True, help="output folder")
-    parser.add_argument("--window", type=int, default=None, help="frames per subclip n (default: TEST.WINDOW_SIZE)")
+    parser.add_argument(
+        "--window", type=_positive_int, default=None, help="frames per subclip n (default: TEST.WINDOW_SIZE)"
+    )
     parser.add_argument("--save-frames", action="store_true", help="also write annotated per-frame PNGs")
     parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast (fast on CPUs with AMX)")
     parser.add_argument(
@@ -48,6 +65,12 @@ def parse_args(argv=None):
         default="native",
         help="detectron2: build the config, model and checkpoint loading through detectron2 (needs it installed)",
     )
+    parser.add_argument(
+        "--allow-partial-weights",
+        action="store_true",
+        help="run even when MODEL.WEIGHTS is empty or covers only part of the model (partly random weights)",
+    )
+    parser.add_argument("--debug", action="store_true", help="show the traceback of errors (also TUBELINK_DEBUG=1)")
     parser.add_argument("--opts", nargs=argparse.REMAINDER, default=[], help="KEY VALUE config overrides")
     return parser.parse_args(argv)
 
@@ -66,6 +89,28 @@ def _frames(source, augmentation):
         }
 
 
+@contextlib.contextmanager
+def _removed_on_error(paths):
+    """Delete the files in `paths` (a list that grows while the block runs) when the block fails with an error;
+    Ctrl-C keeps them (the video written so far stays playable)."""
+    try:
+        yield
+    except Exception:
+        for path in paths:
+            if os.path.isfile(path):
+                os.remove(path)
+        raise
+
+
+def _require_weights(cfg, args) -> None:
+    if not cfg.MODEL.WEIGHTS and not args.allow_partial_weights:
+        raise InputError(
+            "MODEL.WEIGHTS",
+            "is empty: the demo would draw the output of a model with random weights",
+            "pass --opts MODEL.WEIGHTS <checkpoint>, or --allow-partial-weights to try the pipeline anyway",
+        )
+
+
 def build_config_and_model(args):
     """(frozen config, model in eval mode with MODEL.WEIGHTS loaded) through tubelink or through detectron2."""
     if args.engine == "detectron2":
@@ -77,6 +122,7 @@ def build_config_and_model(args):
         except ImportError as err:
             sys.exit(f"error: --engine detectron2: {err}")
         cfg = bridge.setup_cfg(argparse.Namespace(config_file=args.config_file, opts=args.opts))
+        _require_weights(cfg, args)
         model = detectron2_build_model(cfg).eval()
         if cfg.MODEL.WEIGHTS:
             DetectionCheckpointer(model).load(cfg.MODEL.WEIGHTS)
@@ -85,17 +131,40 @@ def build_config_and_model(args):
         cfg.merge_from_file(args.config_file)
         cfg.merge_from_list(args.opts)
         cfg.freeze()
+        _require_weights(cfg, args)
         model = build_model(cfg).eval()
         if cfg.MODEL.WEIGHTS:
-            load_weights(model, cfg.MODEL.WEIGHTS)
+            policy = CoveragePolicy.from_config(cfg, inference=True)
+            if args.allow_partial_weights:
+                policy = CoveragePolicy(policy.warn_below, policy.refuse_below, allow_partial=True)
+            load_weights(model, cfg.MODEL.WEIGHTS, policy)
     if not cfg.MODEL.WEIGHTS:
         print("warning: MODEL.WEIGHTS is empty: the model has random weights", file=sys.stderr)
     return cfg, model
 
 
+def open_sources(specs, output_dir: str):
+    """Open every input before any work starts, so a bad or clashing input fails first; [(spec, source)]."""
+    sources, by_output = [], {}
+    for spec in specs:
+        source = open_video_source(spec)
+        target = os.path.join(output_dir, f"{source.name}.mp4")
+        if target in by_output:
+            raise InputError(
+                "--input",
+                f"{by_output[target]} and {spec} would both be written to {target}",
+                "run them one at a time, or rename one of them",
+            )
+        by_output[target] = spec
+        sources.append((spec, source))
+    return sources
+
+
 def main(argv=None) -> None:
     args = parse_args(argv)
     cfg, model = build_config_and_model(args)
+    require_output_folder(args.output, "--output")
+    sources = open_sources(args.input, args.output)
     # The model's classes are those of its training data (as in evaluation).
     meta = MetadataCatalog.get(cfg.DATASETS.TRAIN[0] if cfg.DATASETS.TRAIN else cfg.DATASETS.TEST[0])
     names, colors, is_thing = meta.stuff_classes, meta.stuff_colors, meta.is_thing
@@ -111,12 +180,7 @@ def main(argv=None) -> None:
             out = model(items)
         return [{k: v.float() for k, v in o.items()} for o in out]
 
-    os.makedirs(args.output, exist_ok=True)
-    for spec in args.input:
-        try:
-            source = open_video_source(spec)
-        except (FileNotFoundError, ValueError) as err:
-            sys.exit(f"error: {err}")
+    for spec, source in sources:
         predictor = VideoPredictor(
             run_model,
             task,
@@ -138,7 +202,8 @@ def main(argv=None) -> None:
 
         video_path = os.path.join(args.output, f"{source.name}.mp4")
         segments_json = []
-        with VideoWriter(video_path, source.fps) as writer:
+        written = [video_path]  # removed again if the video fails mid-way: no silently truncated result
+        with _removed_on_error(written), VideoWriter(video_path, source.fps) as writer:
             for result in tqdm(predictor(remember(stream)), total=source.num_frames, desc=source.name):
                 t = result["frame_index"]
                 rgb = rgb_of.pop(t)
@@ -165,7 +230,8 @@ def main(argv=None) -> None:
                 if args.save_frames:
                     frame_dir = os.path.join(args.output, source.name)
                     os.makedirs(frame_dir, exist_ok=True)
-                    Image.fromarray(canvas).save(os.path.join(frame_dir, f"{t:06d}.png"))
+                    written.append(os.path.join(frame_dir, f"{t:06d}.png"))
+                    Image.fromarray(canvas).save(written[-1])
         if task == "vis":
             segments_json = [
                 {k: v for k, v in inst.items() if k != "segmentations"}
@@ -181,4 +247,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_command(main)

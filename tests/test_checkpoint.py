@@ -104,3 +104,53 @@ def test_torchvision_resnet_file_initialises_the_backbone(tmp_path):
     assert not [k for k in report.missing if k.startswith("backbone.")] and not report.unexpected
     assert torch.equal(net.backbone.res3[0].shortcut.norm.running_var, tv.layer2[0].downsample[1].running_var)
     assert torch.equal(net.backbone.stem.conv1.weight, tv.conv1.weight)
+
+
+def _report(loaded=8, skipped=(), missing=0):
+    from tubelink.checkpoint import LoadReport
+
+    return LoadReport(
+        loaded=[f"backbone.k{i}" for i in range(loaded)],
+        skipped=list(skipped),
+        missing=[f"sem_seg_head.link.m{i}" for i in range(missing)],
+    )
+
+
+def test_coverage_policy_warns_refuses_and_allows(caplog):
+    from tubelink.checkpoint import CoveragePolicy, PartialLoadError, check_coverage
+
+    cfg = get_cfg()
+    training, inference = CoveragePolicy.from_config(cfg, False), CoveragePolicy.from_config(cfg, True)
+    classifier = ("sem_seg_head.predictor.class_embed.weight", (41, 64), (10, 64))
+    queries = ("sem_seg_head.predictor.query_feat.weight", (100, 64), (20, 64))
+    caplog.set_level("WARNING", logger="tubelink.checkpoint.loader")
+    check_coverage(_report(), "full.pth", inference)  # the whole model: silent
+    assert caplog.records == []
+    check_coverage(_report(skipped=[classifier]), "finetune.pth", CoveragePolicy(warn_below=0.5))
+    assert caplog.records == []  # a classifier of another data set, above the warning share: expected
+    check_coverage(_report(skipped=[queries]), "queries.pth", CoveragePolicy(warn_below=0.5))
+    assert "queries.pth" in caplog.text and "NUM_OBJECT_QUERIES" in caplog.text  # any other skip warns
+    caplog.clear()
+    check_coverage(_report(missing=2), "init.pth", training)  # training from a partial file: a warning
+    assert "loaded 8 of the model's 10 tensors (80%)" in caplog.text and "sem_seg_head.link" in caplog.text
+    with pytest.raises(PartialLoadError, match="init.pth: loaded 8 of the model's 10 tensors") as err:
+        check_coverage(_report(missing=2), "init.pth", inference)  # predictions from it: refused
+    assert "ALLOW_PARTIAL" in err.value.hint
+    check_coverage(_report(missing=2), "init.pth", CoveragePolicy(refuse_below=0.75))  # a lower threshold
+    with pytest.raises(PartialLoadError, match="loaded 0 of"):
+        check_coverage(_report(loaded=0, missing=5), "other.pth", training)  # nothing at all: always refused
+    cfg.MODEL.WEIGHTS_COVERAGE.ALLOW_PARTIAL = True
+    check_coverage(_report(loaded=0, missing=5), "other.pth", CoveragePolicy.from_config(cfg, True))
+
+
+def test_resume_drops_metrics_after_the_checkpoint(tmp_path):
+    import json
+
+    from tubelink.engine.trainer import drop_metrics_after
+
+    path = tmp_path / "metrics.json"
+    lines = [json.dumps({"iteration": i, "total_loss": i / 3}) for i in range(1, 6)]
+    lines.append(json.dumps({"iteration": 3, "evaluation": {"VPQ": 1.0}}))
+    path.write_text("\n".join(lines) + '\n{"iteration": 6, "total_lo')  # the last line cut by a kill
+    drop_metrics_after(str(path), 3)
+    assert path.read_text().splitlines() == lines[:3]  # the evaluation after iteration 3 is redone as well

@@ -137,6 +137,8 @@ def test_eval_only_prints_metrics(datasets_root):
         "('synthetic_vipseg_val', 'synthetic_ytvis_val')",
         "TEST.WINDOW_SIZE",
         "4",
+        "MODEL.MASK_FORMER.DEC_LAYERS",  # the checkpoint's model (tiny_cfg); another one would be refused
+        "3",
         env={"DETECTRON2_DATASETS": str(datasets_root / "data")},
     )
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -74,4 +74,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from tubelink.utils.errors import run_command  # one line per error, not a traceback
+
+    run_command(main)

@@ -15,11 +15,13 @@ import logging
 import os
 import pickle
 from dataclasses import dataclass, field
-from typing import Dict, List, Tuple
+from typing import Any, Dict, List, Tuple
 
 import numpy as np
 import torch
 from tabulate import tabulate
+
+from ..utils.errors import InputError
 
 __all__ = [
     "load_checkpoint_file",
@@ -28,6 +30,11 @@ __all__ = [
     "load_weights",
     "LoadReport",
     "UnsafeCheckpointError",
+    "CheckpointReadError",
+    "PartialLoadError",
+    "CoveragePolicy",
+    "check_coverage",
+    "read_torch_file",
 ]
 
 logger = logging.getLogger(__name__)
@@ -62,29 +69,81 @@ class _RestrictedUnpickler(pickle.Unpickler):
         )
 
 
-def load_checkpoint_file(path: str) -> Dict[str, torch.Tensor]:
-    """The state dict stored in a detectron2 `.pkl` or a PyTorch `.pth` / `.pt` file (keys not yet normalised)."""
+class CheckpointReadError(InputError):
+    """A checkpoint file cannot be read: it is empty, truncated, or not a checkpoint at all."""
+
+
+_ZIP_MAGIC = b"PK\x03\x04"  # torch.save's default (zip) format
+_PICKLE_PROTOCOL_2_PLUS = b"\x80"  # pickles of protocol >= 2 (detectron2 .pkl, legacy torch.save) start with PROTO
+
+
+def _check_readable(path: str) -> bytes:
+    """The first bytes of `path`, after checking that it is a non-empty file."""
+    if os.path.isdir(path):
+        raise CheckpointReadError(path, "is a folder, not a checkpoint file")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path}: checkpoint file does not exist")
-    if path.endswith(".pkl"):
-        with open(path, "rb") as f:
-            data = _RestrictedUnpickler(io.BytesIO(f.read()), path).load()
-    elif path.endswith((".pth", ".pt")):
+    if os.path.getsize(path) == 0:
+        raise CheckpointReadError(path, "empty file (0 bytes), not a checkpoint", "the file was not written completely")
+    with open(path, "rb") as f:
+        return f.read(4)
+
+
+def read_torch_file(path: str) -> Any:
+    """`torch.load(path, weights_only=True)` with errors that name the file and say empty / truncated / not a
+    checkpoint / refused (code in the pickle)."""
+    head = _check_readable(path)
+    if not head.startswith((_ZIP_MAGIC, _PICKLE_PROTOCOL_2_PLUS)):
+        raise CheckpointReadError(path, "not a checkpoint (neither a PyTorch zip archive nor a pickle)")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        if "weights only" in str(err).lower() or "weights_only" in str(err):
+            raise UnsafeCheckpointError(f"{path}: refused to load (weights_only): {str(err).splitlines()[0]}") from None
+        raise CheckpointReadError(path, f"truncated or corrupt checkpoint ({str(err).splitlines()[0]})") from None
+    except (RuntimeError, EOFError, OSError, ValueError) as err:
+        if head.startswith(_ZIP_MAGIC):
+            problem = "truncated or corrupt checkpoint (its zip archive is incomplete)"
+        elif "magic number" in str(err).lower():
+            problem = "not a PyTorch checkpoint (a plain pickle; detectron2 checkpoints end in .pkl)"
+        else:
+            problem = "truncated or corrupt checkpoint (the pickle ends early)"
+        raise CheckpointReadError(path, problem, "write or download the file again") from None
+
+
+def _read_pickle(path: str) -> Any:
+    head = _check_readable(path)
+    if head.startswith(_ZIP_MAGIC):
+        raise CheckpointReadError(path, "is a PyTorch (zip) checkpoint, not a pickle", "rename it to .pth")
+    with open(path, "rb") as f:
         try:
-            data = torch.load(path, map_location="cpu", weights_only=True)
-        except pickle.UnpicklingError as err:
-            raise UnsafeCheckpointError(f"{path}: refused to load (weights_only): {err}") from None
+            return _RestrictedUnpickler(io.BytesIO(f.read()), path).load()
+        except UnsafeCheckpointError:
+            raise
+        except EOFError:
+            raise CheckpointReadError(path, "truncated checkpoint (the pickle ends early)") from None
+        except (pickle.UnpicklingError, ValueError, TypeError, IndexError, KeyError, AttributeError) as err:
+            raise CheckpointReadError(path, f"not a checkpoint (not a readable pickle: {err})") from None
+
+
+def load_checkpoint_file(path: str) -> Dict[str, torch.Tensor]:
+    """The state dict stored in a detectron2 `.pkl` or a PyTorch `.pth` / `.pt` file (keys not yet normalised)."""
+    if path.endswith(".pkl"):
+        data = _read_pickle(path)
+    elif path.endswith((".pth", ".pt")):
+        data = read_torch_file(path)
     else:
-        raise ValueError(f"{path}: unknown checkpoint type; expected .pkl (detectron2) or .pth / .pt (PyTorch)")
+        raise CheckpointReadError(path, "unknown checkpoint type; expected .pkl (detectron2) or .pth / .pt (PyTorch)")
     state = data.get("model", data) if isinstance(data, dict) else None
     if not isinstance(state, dict):
-        raise ValueError(f"{path}: no state dict found (expected a dict, or a dict with a 'model' entry)")
+        raise CheckpointReadError(path, "not a checkpoint: no state dict (expected a dict, or a dict with 'model')")
     out = {}
     for key, value in state.items():
         if isinstance(value, np.ndarray):
             value = torch.from_numpy(np.ascontiguousarray(value))
         if not isinstance(value, torch.Tensor):
-            raise ValueError(f"{path}: entry {key!r} is a {type(value).__name__}, not an array")
+            kind = type(value).__name__
+            raise CheckpointReadError(path, f"not a checkpoint: entry {key!r} is a {kind}, not an array")
         out[key] = value
     return out
 
@@ -126,6 +185,80 @@ class LoadReport:
             text += f"\nskipped {key}: checkpoint {list(ckpt_shape)} vs model {list(model_shape)}"
         return text
 
+    @property
+    def num_model_tensors(self) -> int:
+        """Entries of the model's state dict (loaded + skipped + missing)."""
+        return len(self.loaded) + len(self.skipped) + len(self.missing)
+
+    @property
+    def share(self) -> float:
+        """Share of the model's tensors that came from the checkpoint, in [0, 1]."""
+        return len(self.loaded) / max(1, self.num_model_tensors)
+
+
+class PartialLoadError(InputError):
+    """A checkpoint covers too little of the model to use it (the result would come from random weights)."""
+
+
+# The classifier legitimately differs between data sets (fine-tuning); any other skipped tensor is a surprise.
+CLASSIFIER_KEY_PARTS = (".class_embed.",)
+# Where a skipped tensor's shape comes from in the config: named in the message.
+_SHAPE_KEYS = {
+    ".query_feat.": "MODEL.MASK_FORMER.NUM_OBJECT_QUERIES",
+    ".query_embed.": "MODEL.MASK_FORMER.NUM_OBJECT_QUERIES",
+    ".class_embed.": "MODEL.SEM_SEG_HEAD.NUM_CLASSES",
+}
+ALLOW_PARTIAL_HINT = "to use it anyway, set MODEL.WEIGHTS_COVERAGE.ALLOW_PARTIAL True (demo: --allow-partial-weights)"
+
+
+@dataclass(frozen=True)
+class CoveragePolicy:
+    """When a partial load warns and when it is refused (MODEL.WEIGHTS_COVERAGE).
+
+    warn_below: a share of loaded model tensors below which the load warns (so does any skipped tensor that is not
+        the classifier's). refuse_below: a share below which the load is refused (inference: the demo and
+        --eval-only); a load of no tensor at all is always refused. allow_partial: never refuse, only warn.
+    """
+
+    warn_below: float = 1.0
+    refuse_below: float = 0.0
+    allow_partial: bool = False
+
+    @classmethod
+    def from_config(cls, cfg, inference: bool) -> "CoveragePolicy":
+        """The policy of a training initialisation (`inference=False`) or of a model used for predictions."""
+        c = cfg.MODEL.WEIGHTS_COVERAGE
+        return cls(float(c.WARN_BELOW), float(c.REFUSE_BELOW) if inference else 0.0, bool(c.ALLOW_PARTIAL))
+
+
+def _describe_coverage(report: LoadReport) -> str:
+    text = f"loaded {len(report.loaded)} of the model's {report.num_model_tensors} tensors ({report.share:.0%})"
+    if report.skipped:
+        key, ckpt_shape, model_shape = report.skipped[0]
+        where = next((k for part, k in _SHAPE_KEYS.items() if part in key), None)
+        text += (
+            f"; {len(report.skipped)} skipped for a different shape, e.g. {key}: {list(ckpt_shape)} in the file, "
+            f"{list(model_shape)} in the model" + (f" (see {where})" if where else "")
+        )
+    if report.missing:
+        modules = sorted({".".join(k.split(".")[:2]) for k in report.missing})
+        text += f"; {len(report.missing)} not in the file (in {', '.join(modules[:4])}{', ...' if modules[4:] else ''})"
+    if report.unexpected:
+        text += f"; {len(report.unexpected)} entries of the file are not in the model (e.g. {report.unexpected[0]})"
+    return text
+
+
+def check_coverage(report: LoadReport, path: str, policy: CoveragePolicy) -> None:
+    """Warn about, or refuse (PartialLoadError naming `path`), a load that covers too little of the model."""
+    surprising_skips = [k for k, _, _ in report.skipped if not any(p in k for p in CLASSIFIER_KEY_PARTS)]
+    refuse = not report.loaded or report.share < policy.refuse_below
+    if refuse and not policy.allow_partial:
+        raise PartialLoadError(
+            path, _describe_coverage(report) + "; the rest would be random weights", ALLOW_PARTIAL_HINT
+        )
+    if refuse or report.share < policy.warn_below or surprising_skips:
+        logger.warning(f"{path}: {_describe_coverage(report)}; the rest keeps its random initialisation")
+
 
 def _move_old_head_keys(state: Dict[str, torch.Tensor], own_keys) -> Dict[str, torch.Tensor]:
     """Old MaskFormer-head layout: `sem_seg_head.X` -> `sem_seg_head.pixel_decoder.X`, only when the model has the
@@ -160,13 +293,16 @@ def load_state_into(model: torch.nn.Module, state: Dict[str, torch.Tensor]) -> L
     return report
 
 
-def load_weights(model: torch.nn.Module, path: str) -> LoadReport:
+def load_weights(model: torch.nn.Module, path: str, policy: CoveragePolicy = CoveragePolicy()) -> LoadReport:
     """Load MODEL.WEIGHTS into `model`: a detectron2 / Mask2Former / tubelink checkpoint, or a torchvision ResNet
-    (ImageNet) file, which is renamed to the backbone's detectron2 layout first."""
+    (ImageNet) file, which is renamed to the backbone's detectron2 layout first. The coverage table is logged;
+    `policy` decides whether a partial load warns or is refused (PartialLoadError)."""
     from .converters import is_torchvision_resnet, torchvision_resnet_to_detectron2
 
     state = load_checkpoint_file(path)
     if is_torchvision_resnet(state):
         logger.info(f"{path}: torchvision ResNet layout, renamed to detectron2's backbone keys")
         state = torchvision_resnet_to_detectron2(state)
-    return load_state_into(model, state)
+    report = load_state_into(model, state)
+    check_coverage(report, path, policy)
+    return report

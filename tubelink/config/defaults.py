@@ -196,6 +196,12 @@ def add_tubelink_config(cfg: CN) -> None:
     tl.TCL.AUX_NEG_MARGIN = 0.0  # original code: 0.1
     tl.TCL.AUX_HARD_NEG_RATIO = 0  # original code: 3 (keep the 3*#pos hardest negatives); 0 keeps all
 
+    # ---- Partial loads of MODEL.WEIGHTS (share = model tensors loaded from the file / all model tensors) ----
+    cfg.MODEL.WEIGHTS_COVERAGE = CN()
+    cfg.MODEL.WEIGHTS_COVERAGE.WARN_BELOW = 1.0  # every command warns below this share (or on a non-classifier skip)
+    cfg.MODEL.WEIGHTS_COVERAGE.REFUSE_BELOW = 1.0  # the demo and --eval-only refuse below it (random weights)
+    cfg.MODEL.WEIGHTS_COVERAGE.ALLOW_PARTIAL = False  # True: warn only, never refuse
+
     # ---- Association at inference ----
     tr = cfg.MODEL.TRACKER = CN()
     tr.NAME = "QuasiDenseTracker"  # or "HungarianQueryTracker" (MinVIS style)

@@ -4,7 +4,9 @@ One iteration: a batch of clips from the deterministic clip stream -> weighted l
 the loss term -> backward (AMP when enabled) -> full-model gradient clipping -> optimizer and LR steps. Every
 SOLVER.CHECKPOINT_PERIOD iterations (and at the end) an atomic checkpoint is written; every TEST.EVAL_PERIOD
 iterations (and at the end) the model is evaluated with the evaluators of the test datasets. Logs: `log.txt`,
-`metrics.json` (one JSON object per line) and TensorBoard events in OUTPUT_DIR.
+`metrics.json` (one JSON object per line) and TensorBoard events in OUTPUT_DIR. A resumed run first drops what the
+interrupted run logged after its checkpoint (metrics.json lines, TensorBoard's purge_step), so every iteration is
+logged once.
 """
 
 from __future__ import annotations
@@ -22,16 +24,47 @@ from ..data.build import build_train_loader_from_config
 from ..modeling import build_model
 from ..utils import comm
 from .evaluation import evaluate_model
-from .checkpoint import last_checkpoint, load_training_checkpoint, rng_states, save_checkpoint, set_rng_states
+from .checkpoint import (
+    durable_write,
+    last_checkpoint,
+    load_training_checkpoint,
+    remove_incomplete_writes,
+    rng_states,
+    save_checkpoint,
+    set_rng_states,
+)
 from .optimizer import build_lr_scheduler, build_optimizer, clip_grad_norm_
 
-__all__ = ["Trainer", "NonFiniteLossError"]
+__all__ = ["Trainer", "NonFiniteLossError", "drop_metrics_after"]
 
 logger = logging.getLogger("tubelink.trainer")
 
 
 class NonFiniteLossError(FloatingPointError):
     """A loss term became NaN or infinite; the message names the term and the iteration."""
+
+
+def drop_metrics_after(path: str, iteration: int) -> None:
+    """Rewrite the metrics.json at `path` without the records of iterations after `iteration` (and without a line
+    cut short by a kill), so that a run resumed from `iteration` logs each later iteration once."""
+    if not os.path.isfile(path):
+        return
+    kept = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue  # the partial last line of a killed write
+            done = record.get("iteration", 0)
+            if done < iteration or (done == iteration and "evaluation" not in record):  # evaluation follows the step
+                kept.append(line if line.endswith("\n") else line + "\n")
+
+    def write(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8") as out:
+            out.writelines(kept)
+
+    durable_write(path, write)
 
 
 class Trainer:
@@ -48,12 +81,14 @@ class Trainer:
         self.scaler = torch.amp.GradScaler(device.type, enabled=bool(self.amp_dtype == torch.float16))
         self.device = device
         self.start_iter = 0
+        if comm.is_main_process():
+            remove_incomplete_writes(cfg.OUTPUT_DIR)
         if resume and last_checkpoint(cfg.OUTPUT_DIR):
             self._resume(last_checkpoint(cfg.OUTPUT_DIR))
         elif cfg.MODEL.WEIGHTS:
-            from ..checkpoint import load_weights
+            from ..checkpoint import CoveragePolicy, load_weights
 
-            load_weights(self.model, cfg.MODEL.WEIGHTS)
+            load_weights(self.model, cfg.MODEL.WEIGHTS, CoveragePolicy.from_config(cfg, inference=False))
         if comm.get_world_size() > 1:
             self.model = DistributedDataParallel(
                 self.model, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=True
@@ -118,7 +153,9 @@ class Trainer:
         if comm.is_main_process():
             from torch.utils.tensorboard import SummaryWriter
 
-            writer = SummaryWriter(cfg.OUTPUT_DIR)
+            drop_metrics_after(os.path.join(cfg.OUTPUT_DIR, "metrics.json"), self.start_iter)
+            # Scalars are logged at step `done` = iteration + 1: purge what an earlier run wrote after the checkpoint.
+            writer = SummaryWriter(cfg.OUTPUT_DIR, purge_step=self.start_iter + 1)
         self.model.train()
         data = iter(self.loader)
         start = time.perf_counter()

@@ -100,4 +100,6 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from ..utils.errors import run_command  # one line per error, not a traceback
+
+    run_command(main)

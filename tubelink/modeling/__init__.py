@@ -19,6 +19,12 @@ def build_model(cfg):
     device = cfg.MODEL.DEVICE
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        kind = torch.device(device).type
+    except RuntimeError:
+        raise ValueError(f"MODEL.DEVICE: unknown device {device!r}; use 'auto', 'cpu' or 'cuda'") from None
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"MODEL.DEVICE: {device!r}, but this machine has no usable CUDA device; use 'auto' or 'cpu'")
     return cls(cfg).to(device)
 
 

@@ -16,6 +16,8 @@ import av
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from .errors import InputError
+
 __all__ = ["VideoSource", "open_video_source", "VideoWriter", "IMAGE_EXTENSIONS", "VIDEO_EXTENSIONS"]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
@@ -40,24 +42,52 @@ class VideoSource:
     paths: Optional[List[str]] = None
 
     def __iter__(self) -> Iterator[np.ndarray]:
-        """Yield frames one by one as uint8 (H, W, 3) RGB; errors name the file and the frame."""
+        """Yield frames one by one as uint8 (H, W, 3) RGB, all of the first frame's size; errors name the file and
+        the frame."""
         if self.paths is not None:
+            first = None
             for p in self.paths:
-                yield _read_image(p)
+                frame = _read_image(p)
+                if first is None:
+                    first = (p, frame.shape[:2])
+                elif frame.shape[:2] != first[1]:
+                    raise InputError(
+                        p,
+                        f"frame is {_size(frame)}, but the first frame {os.path.basename(first[0])} is "
+                        f"{first[1][0]}x{first[1][1]}; all frames of a video must have one size",
+                    )
+                yield frame
             return
         try:
             container = av.open(self.path)
         except av.error.FFmpegError as err:
             raise ValueError(f"{self.path}: cannot open video: {err}") from None
         with container:
-            index = -1
+            index, size = -1, None
             try:
                 for index, frame in enumerate(container.decode(video=0)):
-                    yield frame.to_ndarray(format="rgb24")
+                    rgb = frame.to_ndarray(format="rgb24")
+                    if size is None:
+                        size = rgb.shape[:2]
+                    elif rgb.shape[:2] != size:  # a stream whose resolution changes mid-way
+                        raise InputError(
+                            self.path, f"frame {index} is {_size(rgb)}, earlier frames are {size[0]}x{size[1]}"
+                        )
+                    yield rgb
             except av.error.FFmpegError as err:
                 raise ValueError(f"{self.path}: corrupt video data after frame {index}: {err}") from None
             if index < 0:
                 raise ValueError(f"{self.path}: the video contains no decodable frame")
+
+
+def _size(frame: np.ndarray) -> str:
+    return f"{frame.shape[0]}x{frame.shape[1]}"
+
+
+def _is_frame_file(path: str) -> bool:
+    """An image by its extension, and not a hidden file (macOS `._name.jpg` resource forks, `.DS_Store`, ...)."""
+    name = os.path.basename(path)
+    return name.lower().endswith(IMAGE_EXTENSIONS) and not name.startswith(".")
 
 
 def _read_image(path: str) -> np.ndarray:
@@ -71,21 +101,21 @@ def _read_image(path: str) -> np.ndarray:
 
 
 def open_video_source(spec: str, default_fps: float = 10.0) -> VideoSource:
-    """Open a video file, a folder of frames (sorted by name) or a glob of frames.
+    """Open a video file, a folder of frames (sorted by name) or a glob of frames; hidden files are not frames.
 
     Raises:
         FileNotFoundError: nothing exists at `spec` / the glob matches no image.
         ValueError: an unsupported file type, or a file that is not a readable video.
     """
     if any(ch in spec for ch in "*?["):
-        paths = sorted(p for p in glob.glob(spec) if p.lower().endswith(IMAGE_EXTENSIONS))
+        paths = sorted(p for p in glob.glob(spec) if _is_frame_file(p))
         if not paths:
             raise FileNotFoundError(f"{spec}: the glob matches no image file ({', '.join(IMAGE_EXTENSIONS)})")
         return VideoSource(
             os.path.basename(os.path.dirname(paths[0])) or "frames", default_fps, len(paths), spec, paths
         )
     if os.path.isdir(spec):
-        paths = sorted(os.path.join(spec, f) for f in os.listdir(spec) if f.lower().endswith(IMAGE_EXTENSIONS))
+        paths = sorted(os.path.join(spec, f) for f in os.listdir(spec) if _is_frame_file(f))
         if not paths:
             raise FileNotFoundError(f"{spec}: the folder contains no image file ({', '.join(IMAGE_EXTENSIONS)})")
         return VideoSource(os.path.basename(os.path.normpath(spec)), default_fps, len(paths), spec, paths)

@@ -1,3 +1,4 @@
+from ...utils.errors import run_command
 from .cli import main
 
-main()
+run_command(main)

@@ -12,6 +12,7 @@ import time
 from dataclasses import replace
 from typing import List, Optional
 
+from ...utils.errors import require_output_folder, run_command
 from ..builtin import SYNTHETIC_OPTIONS
 from ..datasets import FORMATS
 from .ensure import ensure_synthetic_dataset
@@ -22,9 +23,28 @@ def _difficulty(text: str) -> float:
     if text in DIFFICULTY_PRESETS:
         return DIFFICULTY_PRESETS[text]
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"difficulty must be a number in [0, 1] or one of {list(DIFFICULTY_PRESETS)}")
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        presets = list(DIFFICULTY_PRESETS)
+        raise argparse.ArgumentTypeError(f"must be a number in [0, 1] or one of {presets}, got {text!r}")
+    return value
+
+
+def _at_least(minimum: int):
+    """An argparse type: a whole number >= minimum."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = minimum - 1
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be a whole number >= {minimum}, got {text!r}")
+        return value
+
+    return parse
 
 
 def main(argv: Optional[List[str]] = None) -> None:
@@ -36,13 +56,14 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument("--splits", nargs="+", default=["train", "val"], choices=["train", "val", "test", "images"])
     # Unset options take the values of the registered synthetic_* splits, so what the CLI writes is what
     # training and evaluation use (a split made with other options is regenerated on use).
-    parser.add_argument("--num-videos", type=int)
-    parser.add_argument("--num-frames", type=int)
-    parser.add_argument("--height", type=int)
-    parser.add_argument("--width", type=int)
+    parser.add_argument("--num-videos", type=_at_least(1))
+    parser.add_argument("--num-frames", type=_at_least(1))
+    parser.add_argument("--height", type=_at_least(32))
+    parser.add_argument("--width", type=_at_least(32))
     parser.add_argument("--seed", type=int)
     parser.add_argument("--difficulty", type=_difficulty, help=f"0..1 or a preset: {', '.join(DIFFICULTY_PRESETS)}")
     args = parser.parse_args(argv)
+    require_output_folder(args.root, "--root")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     given = {k: getattr(args, k) for k in ("num_videos", "num_frames", "height", "width", "seed", "difficulty")}
     for fmt in args.formats:
@@ -55,4 +76,4 @@ def main(argv: Optional[List[str]] = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_command(main)
