@@ -298,7 +298,7 @@ def corpus(tmp_path_factory):
         "offline_gt_bad_category": ({"argv": [*offline, "--predictions", p("pred_none")], "env": ds("bad_category")},
                                     1, ["999"], None),
         "offline_gt_malformed_rle": ({"argv": [*offline, "--predictions", p("pred_none"), "--missing-as-empty"],
-                                      "env": ds("bad_rle")}, 1, ["video 1", "malformed segmentation"], None),
+                                      "env": ds("bad_rle")}, 1, ["valid.json", "video 1", "malformed segmentation"], None),
         "offline_predictions_folder_missing": ({"argv": [*offline, "--predictions", p("pred_nowhere")],
                                                 "env": ds("good")}, 1, ["pred_nowhere", "does not exist"], None),
         "offline_predictions_invalid_json": ({"argv": [*offline, "--predictions", p("pred_bad_json")],

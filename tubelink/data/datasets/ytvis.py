@@ -42,7 +42,15 @@ def compress_segmentation(seg, height: int, width: int, where: str):
             return mask_util.frPyObjects(seg, *seg.get("size", (height, width)))
         except (TypeError, ValueError) as err:
             raise ValueError(f"{where}: malformed uncompressed RLE: {err}") from None
-    return seg
+    if isinstance(seg, dict):
+        if not isinstance(seg.get("counts"), (str, bytes)):
+            raise ValueError(f"{where}: malformed segmentation: RLE counts must be a string or a list of run lengths")
+        return seg
+    if isinstance(seg, list) and all(
+        isinstance(poly, list) and len(poly) >= 6 and len(poly) % 2 == 0 for poly in seg
+    ):
+        return seg
+    raise ValueError(f"{where}: malformed segmentation: expected an RLE dict or a list of polygons")
 
 
 def decode_segmentation(seg, height: int, width: int, where: str) -> np.ndarray:
