@@ -30,6 +30,13 @@ def main() -> None:
     parser.add_argument("--src", required=True)
     parser.add_argument("--dst", required=True)
     args = parser.parse_args()
+    from tubelink.utils.errors import InputError
+
+    if not os.path.isdir(args.src):
+        raise InputError(args.src, "--src is not a folder", "give the unpacked official KITTI-STEP release")
+    splits = [s for s in ("train", "val", "test") if os.path.isdir(os.path.join(args.src, "images", s))]
+    if not splits:
+        raise InputError(args.src, "no images/{train,val,test} folder: not the official KITTI-STEP layout")
     for split in ("train", "val", "test"):
         image_dir = os.path.join(args.src, "images", split)
         if not os.path.isdir(image_dir):

@@ -72,6 +72,12 @@ def main() -> None:
     parser.add_argument("--dst", required=True, help="output VIPSeg_720P folder")
     parser.add_argument("--workers", type=int, default=os.cpu_count())
     args = parser.parse_args()
+    from tubelink.utils.errors import InputError
+
+    if not os.path.isdir(args.src):
+        raise InputError(args.src, "--src is not a folder", "give the unpacked official VIPSeg release")
+    if not any(os.path.isfile(os.path.join(args.src, f"{s}.txt")) for s in ("train", "val", "test")):
+        raise InputError(args.src, "no train.txt / val.txt / test.txt: not the official VIPSeg layout")
     table = load_category_file("vipseg")
     is_thing = [bool(r["isthing"]) for r in sorted(table.categories, key=lambda r: r["id"])]
     for split in ("train", "val", "test"):

@@ -316,6 +316,11 @@ def corpus(tmp_path_factory):
                                                "--formats", "ytvis"]}, 1, ["output_is_a_file", "--root"], None),
         "tool_train_config_missing": ({"argv": ["tools/benchmark_train.py", "--config-file", p("nope.yaml")]}, 1,
                                       ["nope.yaml", "does not exist"], None),
+        "prepare_vipseg_src_missing": ({"argv": ["datasets/prepare_vipseg.py", "--src", p("no_vipseg"),
+                                                 "--dst", p("vipseg_out")]}, 1, ["no_vipseg", "--src"], "vipseg_out"),
+        "prepare_kitti_step_not_official": ({"argv": ["datasets/prepare_kitti_step.py", "--src", p("mac_frames"),
+                                                      "--dst", p("kitti_out")]}, 1,
+                                            ["mac_frames", "official KITTI-STEP layout"], "kitti_out"),
         "tool_mapper_unknown_dataset": ({"argv": ["tools/benchmark_mapper.py", "--dataset", "nope_train"]}, 1,
                                         ["nope_train", "not registered"], None),
     }
@@ -354,7 +359,8 @@ CASE_IDS = [
     "offline_gt_malformed_rle", "offline_predictions_folder_missing", "offline_predictions_invalid_json",
 "offline_dataset_root_missing",
     "synthetic_zero_frames", "synthetic_tiny_frames", "synthetic_difficulty_out_of_range",
-    "synthetic_root_is_a_file", "tool_train_config_missing", "tool_mapper_unknown_dataset",
+    "synthetic_root_is_a_file", "tool_train_config_missing", "prepare_vipseg_src_missing",
+    "prepare_kitti_step_not_official", "tool_mapper_unknown_dataset",
 ]  # fmt: skip
 
 
