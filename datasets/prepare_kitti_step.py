@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Arrange the official KITTI-STEP release in the video_sequence layout tubelink reads (hard links, no copies).
 
-Official input (--src): images/<split>/<seq:04d>/<frame:06d>.png (from KITTI-MOTS/raw) and
-                        panoptic_maps/<split>/<seq:04d>/<frame:06d>.png
+Official input (--src): images/<split>/<seq:04d>/<frame:06d>.png (from KITTI-MOTS/raw) and/or
+                        panoptic_maps/<split>/<seq:04d>/<frame:06d>.png (the maps alone suffice to evaluate)
 Output (--dst):         video_sequence/<split>/<seq:06d>_<frame:06d>_leftImg8bit.png and ..._panoptic.png
 
     python datasets/prepare_kitti_step.py --src kitti-step-official --dst $DETECTRON2_DATASETS/kitti-step
@@ -38,22 +38,29 @@ def main() -> None:
     if not splits:
         raise InputError(args.src, "no images/{train,val,test} folder: not the official KITTI-STEP layout")
     for split in ("train", "val", "test"):
-        image_dir = os.path.join(args.src, "images", split)
-        if not os.path.isdir(image_dir):
-            print(f"{image_dir} not found; split skipped")
+        # Either folder may be absent: evaluation reads the panoptic maps only, and the test split has no maps.
+        roots = {kind: os.path.join(args.src, kind, split) for kind in ("images", "panoptic_maps")}
+        frames = {
+            (seq, name)
+            for root in roots.values()
+            if os.path.isdir(root)
+            for seq in os.listdir(root)
+            for name in os.listdir(os.path.join(root, seq))
+        }
+        if not frames:
+            print(f"{roots['images']} and {roots['panoptic_maps']} not found; split skipped")
             continue
         out = os.path.join(args.dst, "video_sequence", split)
         os.makedirs(out, exist_ok=True)
-        count = 0
-        for seq in sorted(os.listdir(image_dir)):
-            for name in sorted(os.listdir(os.path.join(image_dir, seq))):
-                stem = f"{int(seq):06d}_{int(os.path.splitext(name)[0]):06d}"
-                link(os.path.join(image_dir, seq, name), os.path.join(out, stem + "_leftImg8bit.png"))
-                label = os.path.join(args.src, "panoptic_maps", split, seq, name)
-                if os.path.isfile(label):
-                    link(label, os.path.join(out, stem + "_panoptic.png"))
-                count += 1
-        print(f"{split}: {count} frames arranged in {out}")
+        counts = {"leftImg8bit": 0, "panoptic": 0}
+        for seq, name in sorted(frames):
+            stem = f"{int(seq):06d}_{int(os.path.splitext(name)[0]):06d}"
+            for kind, suffix in (("images", "leftImg8bit"), ("panoptic_maps", "panoptic")):
+                source = os.path.join(roots[kind], seq, name)
+                if os.path.isfile(source):
+                    link(source, os.path.join(out, f"{stem}_{suffix}.png"))
+                    counts[suffix] += 1
+        print(f"{split}: {counts['leftImg8bit']} frames and {counts['panoptic']} panoptic maps arranged in {out}")
 
 
 if __name__ == "__main__":

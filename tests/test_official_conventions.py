@@ -341,3 +341,36 @@ def test_public_registration_sets_metadata_and_needs_a_class_table(tmp_path, reg
         DatasetCatalog.get("my_vps")
     with pytest.raises(ValueError, match="dataset 'no_table': metadata needs 'categories'"):
         register_vspw_semantic("no_table", {}, "d", "s.txt")
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda d: d["annotations"][0].pop("segmentations"), r"instances.json: .* lacks the key 'segmentations'"),
+        (lambda d: d["videos"][0].pop("file_names"), r"instances.json: .* lacks the key 'file_names'"),
+        (lambda d: d["annotations"][0].update(areas=[150]), r"instances.json \(annotation 7 of video 1\): 1 per-frame"),
+    ],
+)
+def test_ytvis_malformed_json_is_one_line_naming_the_file(tmp_path, registered, mutate, message):
+    _, videos, ann = _ytvis_json()
+    categories = [{"id": 1, "name": "person", "isthing": 1, "color": [1, 2, 3]}]
+    data = {"videos": videos, "annotations": [ann], "categories": categories}
+    mutate(data)
+    json.dump(data, open(tmp_path / "instances.json", "w"))
+    register_ytvis_instances("malformed_vis", {"categories": categories}, str(tmp_path / "instances.json"), "r")
+    registered.append("malformed_vis")
+    with pytest.raises(ValueError, match=message):
+        DatasetCatalog.get("malformed_vis")
+
+
+def test_vipseg_json_without_a_segment_area_fails_at_load_naming_it(tmp_path, registered):
+    """The official VPQ reads GT areas from the JSON: a segment without one is refused when the split loads."""
+    vipseg_official.raw_release(str(tmp_path / "raw"), videos=("v0",), frames=1, test_videos=())
+    vipseg_official.official_conversion(str(tmp_path / "raw"), str(tmp_path / "VIPSeg_720P"), list(VIPSEG.categories))
+    path = tmp_path / "VIPSeg_720P" / "panoptic_gt_VIPSeg_train.json"
+    data = json.load(open(path))
+    del data["annotations"][0]["annotations"][0]["segments_info"][1]["area"]
+    json.dump(data, open(path, "w"))
+    message = r"panoptic_gt_VIPSeg_train.json \(video v0, 00000000.png\): a segment of segments_info lacks area"
+    with pytest.raises(ValueError, match=message):
+        _register_vipseg(registered, "no_area_vipseg", str(tmp_path / "VIPSeg_720P"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Dict, List, Sequence
 
@@ -24,6 +25,7 @@ __all__ = [
     "check_label_size",
     "image_size",
     "read_json",
+    "json_structure",
 ]
 
 _CATEGORY_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "categories")
@@ -102,6 +104,18 @@ def read_json(path: str, what: str):
             return json.load(f)
         except json.JSONDecodeError as err:
             raise ValueError(f"{path}: invalid JSON: {err}") from None
+
+
+@contextmanager
+def json_structure(path: str, what: str):
+    """Within the block, a missing key or a wrongly typed entry of the parsed JSON `path` becomes a one-line
+    ValueError naming the file, instead of a bare KeyError / TypeError."""
+    try:
+        yield
+    except KeyError as err:
+        raise ValueError(f"{path}: {what} lacks the key {err.args[0]!r}") from None
+    except TypeError as err:
+        raise ValueError(f"{path}: malformed {what}: {err}") from None
 
 
 def image_size(path: str) -> tuple:

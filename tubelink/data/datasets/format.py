@@ -76,6 +76,12 @@ class BenchmarkFormat(abc.ABC):
         absent_video_is_empty: a submission may omit a video to mean "no prediction" (YouTube-VIS results.json
             lists detections only); otherwise an omitted video is an error unless --missing-as-empty.
         default_metadata: extra metadata every split of this format gets unless its registration overrides it.
+
+    Evaluation ground truth, as the official tool reads it, comes from the method its evaluator type calls (the
+    shapes differ per task): "vps" `ground_truth(video, t, metadata)` -> (segment ids (H, W), {id: (contiguous
+    category, iscrowd, area)}, ids in JSON order); "step" `ground_truth(...)` -> (semantic (H, W), instance (H, W));
+    "vss" `ground_truth(...)` -> raw labels (H, W), with `prediction_labels`, `scored_labels`, `consistency_labels`;
+    "ytvis" `video_ground_truth(video)` -> the ytvos API's annotations (tubelink.evaluation.evaluators).
     """
 
     name: str = ""

@@ -29,6 +29,7 @@ from ..video_dict import FrameSegments
 from .common import (
     ClassTable,
     check_label_size,
+    json_structure,
     read_json,
     read_label_png,
     segments_from_id_map,
@@ -163,6 +164,11 @@ class VIPSegFormat(BenchmarkFormat):
         data = read_json(panoptic_json, "VIPSeg panoptic JSON")
         if not isinstance(data, dict) or not isinstance(data.get("videos"), list):
             raise ValueError(f"{panoptic_json}: missing top-level list 'videos'")
+        with json_structure(panoptic_json, "VIPSeg panoptic JSON"):
+            return self._videos(dataset_name, table, image_root, panoptic_root, panoptic_json, data)
+
+    def _videos(self, dataset_name, table, image_root, panoptic_root, panoptic_json, data):
+        """`load` on the parsed JSON `data` of `panoptic_json`."""
         annotations = {a["video_id"]: a["annotations"] for a in data.get("annotations") or []}
         videos = []
         for video in data["videos"]:
@@ -181,8 +187,12 @@ class VIPSegFormat(BenchmarkFormat):
                     )
                 frame_anns = []
                 for image, ann in zip(images, anns):
+                    where = f"{panoptic_json} (video {vid}, {ann['file_name']})"
                     for seg in ann["segments_info"]:
-                        table.contiguous_id(seg["category_id"], f"{panoptic_json} (video {vid}, {ann['file_name']})")
+                        missing = sorted({"id", "category_id", "area"} - set(seg))  # what the official VPQ reads
+                        if missing:
+                            raise ValueError(f"{where}: a segment of segments_info lacks {', '.join(missing)}")
+                        table.contiguous_id(seg["category_id"], where)
                     frame_anns.append(
                         {
                             "pan_file": os.path.join(panoptic_root, vid, ann["file_name"]),

@@ -24,7 +24,7 @@ import numpy as np
 import pycocotools.mask as mask_util
 
 from ..video_dict import FrameSegments
-from .common import ClassTable, read_json, write_jpg
+from .common import ClassTable, json_structure, read_json, write_jpg
 from .format import BenchmarkFormat, PredictionReader, PredictionWriter, register_format
 
 __all__ = ["YTVISFormat", "decode_segmentation", "compress_segmentation"]
@@ -151,11 +151,19 @@ class YTVISFormat(BenchmarkFormat):
         data = read_json(json_file, "YouTube-VIS annotation JSON")
         if not isinstance(data, dict) or not isinstance(data.get("videos"), list):
             raise ValueError(f"{json_file}: missing top-level list 'videos'")
+        with json_structure(json_file, "YouTube-VIS annotation JSON"):
+            return self._videos(dataset_name, table, json_file, data, image_root)
+
+    def _videos(self, dataset_name: str, table: ClassTable, json_file: str, data: dict, image_root: str):
+        """`load` on the parsed JSON `data` of `json_file`."""
         annotations = data.get("annotations") or []
         by_video = defaultdict(list)
         for ann in annotations:
             table.contiguous_id(ann["category_id"], f"{json_file} (annotation {ann.get('id')})")
             by_video[ann["video_id"]].append(ann)
+        orphans = len(set(by_video) - {v["id"] for v in data["videos"]})
+        if orphans:  # as Mask2Former's loader, which also drops them
+            logger.warning(f"{json_file}: annotations of {orphans} video ids not in 'videos' are ignored")
         videos = []
         for video in data["videos"]:
             n = len(video["file_names"])
@@ -174,6 +182,8 @@ class YTVISFormat(BenchmarkFormat):
                     if len(segs) != n:
                         raise ValueError(f"{where}: {len(segs)} per-frame segmentations for {n} frames")
                     areas = ann.get("areas")
+                    if areas is not None and len(areas) != n:
+                        raise ValueError(f"{where}: {len(areas)} per-frame areas for {n} frames")
                     for t, seg in enumerate(segs):
                         seg = compress_segmentation(seg, h, w, f"{where} frame {t}")
                         if seg is None:
