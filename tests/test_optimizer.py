@@ -85,6 +85,10 @@ def test_poly_and_bad_names():
         build_lr_scheduler(_cfg(LR_SCHEDULER_NAME="Nope"), opt)
     with pytest.raises(ValueError, match="SOLVER.STEPS"):
         build_lr_scheduler(_cfg(STEPS=(500,)), opt)
+    with pytest.raises(ValueError, match="outside"):  # a step at MAX_ITER never takes effect (and fvcore refuses it)
+        build_lr_scheduler(_cfg(STEPS=(_cfg().SOLVER.MAX_ITER,)), opt)
+    with pytest.raises(ValueError, match="strictly increasing"):
+        build_lr_scheduler(_cfg(STEPS=(80, 60)), opt)
     with pytest.raises(ValueError, match="SOLVER.OPTIMIZER"):
         build_optimizer(_cfg(OPTIMIZER="LAMB"), _Toy())
 

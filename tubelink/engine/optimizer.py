@@ -143,9 +143,11 @@ def build_schedule(cfg) -> ParamScheduler:
     s = cfg.SOLVER
     max_iter = s.MAX_ITER
     if s.LR_SCHEDULER_NAME == "WarmupMultiStepLR":
-        bad = [x for x in s.STEPS if not 0 < x <= max_iter]
+        bad = [x for x in s.STEPS if not 0 < x < max_iter]  # a step at MAX_ITER would never take effect
         if bad:
-            raise ValueError(f"SOLVER.STEPS: steps {bad} are outside (0, SOLVER.MAX_ITER={max_iter}]")
+            raise ValueError(f"SOLVER.STEPS: steps {bad} are outside (0, SOLVER.MAX_ITER={max_iter})")
+        if list(s.STEPS) != sorted(set(s.STEPS)):
+            raise ValueError(f"SOLVER.STEPS: {list(s.STEPS)} must be strictly increasing")
         main = MultiStepParamScheduler(
             values=[s.GAMMA**k for k in range(len(s.STEPS) + 1)], milestones=list(s.STEPS), num_updates=max_iter
         )
