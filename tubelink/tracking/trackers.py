@@ -70,8 +70,11 @@ class MemoryTracker(Tracker):
         self.memory.reset()
 
     def candidates(self, det: TubeDetections) -> List[int]:
-        """Indices of tubes to track, by descending score, without low scores and duplicates."""
+        """Indices of tubes to track, by descending score, without low scores and duplicates (all of them with
+        `det.track_all`)."""
         order = [int(i) for i in torch.argsort(det.scores, descending=True, stable=True)]
+        if det.track_all:
+            return order
         order = [i for i in order if det.scores[i] >= self.obj_score_thr]
         if det.masks is None or len(order) < 2:
             return order
@@ -102,7 +105,7 @@ class MemoryTracker(Tracker):
             for row, mem_row in self.match(det.embeds[cands], det.labels[cands]):
                 ids[cands[row]] = memory_ids[mem_row]
         for i in cands:
-            if ids[i] < 0 and det.scores[i] >= self.init_score_thr:
+            if ids[i] < 0 and (det.track_all or det.scores[i] >= self.init_score_thr):
                 ids[i] = self.memory.new_id()
         for i in cands:
             if ids[i] >= 0:
@@ -165,7 +168,10 @@ class QuasiDenseTracker(MemoryTracker):
 
 @TRACKER_REGISTRY.register()
 class HungarianQueryTracker(MemoryTracker):
-    """MinVIS-style: one-to-one Hungarian matching on cosine similarity, accepted above MATCH_SCORE_THR."""
+    """MinVIS-style: one-to-one Hungarian matching on cosine similarity of the raw decoder queries, accepted above
+    MATCH_SCORE_THR."""
+
+    association_feature = "pred_queries"
 
     def match(self, embeds: torch.Tensor, labels: torch.Tensor) -> List[Tuple[int, int]]:
         """Optimal assignment maximising total cosine similarity."""

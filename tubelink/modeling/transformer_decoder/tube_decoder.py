@@ -68,6 +68,19 @@ class TubeTransformerDecoder(nn.Module):
                 self.input_proj.append(nn.Sequential())
         self.class_embed = nn.Linear(hidden_dim, num_classes + 1)
         self.mask_embed = MLP(hidden_dim, hidden_dim, mask_dim, 3)
+        self._reset_parameters()
+
+    def _reset_parameters(self) -> None:
+        """Mask2Former's initialisation of the decoder layers: xavier-uniform on every weight matrix of the attention
+        and FFN layers (the original's mmdet port uses xavier-normal, the same variance)."""
+        for layers in (
+            self.transformer_self_attention_layers,
+            self.transformer_cross_attention_layers,
+            self.transformer_ffn_layers,
+        ):
+            for p in layers.parameters():
+                if p.dim() > 1:
+                    nn.init.xavier_uniform_(p)
 
     def forward(
         self, multi_scale_features: List[torch.Tensor], mask_features: torch.Tensor, num_frames: int
