@@ -129,6 +129,8 @@ def add_tubelink_config(cfg: CN) -> None:
     cfg.MODEL.MASK_FORMER.PRE_NORM = False
     cfg.MODEL.MASK_FORMER.ENFORCE_INPUT_PROJ = False
     cfg.MODEL.MASK_FORMER.HIDDEN_DIM = 256
+    # "xavier": Mask2Former's (and the original's) init of the decoder layers' weight matrices; "pytorch": defaults
+    cfg.MODEL.MASK_FORMER.DECODER_INIT = "xavier"
     cfg.MODEL.MASK_FORMER.NUM_OBJECT_QUERIES = 100
     cfg.MODEL.MASK_FORMER.SIZE_DIVISIBILITY = 32
     cfg.MODEL.MASK_FORMER.TRAIN_NUM_POINTS = 112 * 112
