@@ -184,3 +184,35 @@ def test_minvis_tracker_matches_raw_queries():
     confident = [i for i in predictor.video_instances() if i["score"] > 0.5]
     # the embeddings are noise: only the raw queries can keep one identity over the 3 windows
     assert len(confident) == 1 and all(s is not None for s in confident[0]["segmentations"])
+
+
+def test_track_all_sets_are_matched_one_to_one_despite_duplicates():
+    """VIS keeps every top-k tube, near-duplicates included: the greedy bi-softmax would split them (each scores
+    about 1/2 against two identical tracks and none is matched); one-to-one matching keeps every identity."""
+    from tubelink.tracking import TubeDetections
+
+    e = torch.nn.functional.normalize(torch.randn(2, 8, generator=torch.Generator().manual_seed(0)), dim=1) * 4
+    embeds = torch.stack([e[0], e[0] + 0.01, e[1]])  # tubes 0 and 1 are near-duplicates
+    masks = torch.zeros(3, 2, 8, 8, dtype=torch.bool)
+    for i in range(3):
+        masks[i, :, i * 2 : i * 2 + 2] = True
+
+    def ids(track_all):
+        tracker = QuasiDenseTracker(init_score_thr=0.0, obj_score_thr=0.0)
+        out = []
+        for frame in (0, 2):
+            det = TubeDetections(
+                embeds,
+                torch.tensor([0.9, 0.8, 0.7]),
+                torch.zeros(3, dtype=torch.int64),
+                frame,
+                masks,
+                track_all=track_all,
+            )
+            out.append(tracker.update(det).tolist())
+        return out
+
+    first, second = ids(track_all=True)
+    assert first == second == [0, 1, 2]
+    greedy = ids(track_all=False)
+    assert greedy[1][:2] != greedy[0][:2]  # the duplicates lose their identities under bi-softmax

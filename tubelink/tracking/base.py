@@ -25,8 +25,8 @@ class TubeDetections:
         labels: (N,) int64 contiguous class ids.
         frame_index: index in the video of the subclip's first frame.
         masks: optional bool (N, n, H, W) tube masks, used to remove duplicate tubes.
-        track_all: every tube gets an identity, whatever its score and overlaps (VIS: the top-k instances are all
-            kept, as Mask2Former-VIS and the original, since AP needs the low-scored ones too).
+        track_all: every tube gets an identity, whatever its score and overlaps, matched one-to-one (VIS: the
+            top-k instances are all kept, as Mask2Former-VIS and the original, since AP needs the low-scored ones).
     """
 
     embeds: torch.Tensor
