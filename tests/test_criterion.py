@@ -5,13 +5,22 @@ import itertools
 import pytest
 import torch
 
-from tubelink.modeling.criterion import TubeSetCriterion
-from tubelink.modeling.heads.link_head import CrossTubeLink, TubeEmbeddingHead
+from tubelink.modeling.criterion import TubeLinkCriterion, TubeSetCriterion, select_subclips
+from tubelink.modeling.heads.link_head import CrossTubeLink, QuasiDenseEmbedHead, TubeEmbeddingHead
 from tubelink.modeling.losses import cosine_l2_loss, dice_loss, multi_positive_contrastive_loss, sigmoid_ce_loss
 from tubelink.modeling.matcher import TubeHungarianMatcher, tube_matching_cost
-from tubelink.modeling.tcl import IGNORED, NEGATIVE, assign_queries_by_iou, tcl_losses, tcl_targets
+from tubelink.modeling.tcl import (
+    IGNORED,
+    NEGATIVE,
+    TemporalContrastiveLoss,
+    assign_thing_queries,
+    tcl_losses,
+    tcl_targets,
+)
 
 BIG = 12.0
+UNIT = {"loss_ce": 1.0, "loss_mask": 1.0, "loss_dice": 1.0}
+NO_MATCH = (torch.zeros(0, dtype=torch.int64), torch.zeros(0, dtype=torch.int64))
 
 
 def _tube(n, h, w, y0, y1, x0, x1):
@@ -58,12 +67,12 @@ def test_perfect_prediction_has_near_zero_loss_and_is_matched():
     out = _perfect(gt, perm=[3, 0, 4])
     # Uniform points: bilinear sampling makes target and logit fractional within half a pixel of an edge, where BCE
     # cannot go below the entropy; importance sampling would put most points exactly there.
-    crit = TubeSetCriterion(3, TubeHungarianMatcher(num_points=4096), {}, num_points=4096, importance_sample_ratio=0)
-    losses = crit(out, [gt])
+    crit = TubeSetCriterion(3, TubeHungarianMatcher(num_points=4096), UNIT, num_points=4096, importance_sample_ratio=0)
+    losses, indices = crit(out, [gt])
     assert all(torch.isfinite(v) for v in losses.values())
     assert losses["loss_ce"] < 1e-3 and losses["loss_mask"] < 0.05 and losses["loss_dice"] < 0.02
-    assert sorted(crit.last_indices[0][0].tolist()) == [0, 3, 4]
-    worse = crit(_perfect(gt, perm=[3, 0, 4], num_classes=3) | {"pred_masks": -out["pred_masks"]}, [gt])
+    assert sorted(zip(indices[0][1].tolist(), indices[0][0].tolist())) == [(0, 3), (1, 0), (2, 4)]
+    worse, _ = crit(_perfect(gt, perm=[3, 0, 4], num_classes=3) | {"pred_masks": -out["pred_masks"]}, [gt])
     assert (
         worse["loss_mask"] > 5 and worse["loss_dice"] > 0.4
     )  # inverted masks: the matcher takes the best of bad options
@@ -84,13 +93,25 @@ def test_criterion_deep_supervision_empty_targets_and_gradients():
         "masks": _tube(2, 32, 32, 0, 16, 0, 16)[None],
         "ignore": torch.zeros(2, 32, 32, dtype=torch.bool),
     }
-    crit = TubeSetCriterion(3, TubeHungarianMatcher(num_points=64), {}, num_points=64)
-    losses = crit(out, [gt, dict(empty, ignore=torch.zeros(2, 32, 32, dtype=torch.bool))])
+    weights = {"loss_ce": 2.0, "loss_mask": 5.0, "loss_dice": 3.0}
+    crit = TubeSetCriterion(3, TubeHungarianMatcher(num_points=64), weights, num_points=64)
+    torch.manual_seed(0)
+    losses, _ = crit(out, [gt, dict(empty, ignore=torch.zeros(2, 32, 32, dtype=torch.bool))])
     assert set(losses) == {"loss_ce", "loss_mask", "loss_dice", "loss_ce_0", "loss_mask_0", "loss_dice_0"}
     sum(losses.values()).backward()
     assert logits.grad.abs().sum() > 0 and masks.grad.abs().sum() > 0
-    no_gt = crit({"pred_logits": logits, "pred_masks": masks}, [empty, empty])
+    torch.manual_seed(0)
+    unit, _ = TubeSetCriterion(3, TubeHungarianMatcher(num_points=64), UNIT, num_points=64)(
+        out, [gt, dict(empty, ignore=torch.zeros(2, 32, 32, dtype=torch.bool))]
+    )
+    for name, value in losses.items():  # the criterion owns the weights, aux predictions included
+        assert value.item() == pytest.approx(
+            unit[name].item() * weights[name.rsplit("_", 1)[0] if name[-1] == "0" else name]
+        )
+    no_gt, _ = crit({"pred_logits": logits, "pred_masks": masks}, [empty, empty])
     assert no_gt["loss_mask"] == 0 and no_gt["loss_ce"] > 0  # every query must say "no object"
+    shallow = TubeSetCriterion(3, TubeHungarianMatcher(num_points=64), UNIT, num_points=64, deep_supervision=False)
+    assert set(shallow(out, [gt, gt])[0]) == {"loss_ce", "loss_mask", "loss_dice"}
 
 
 def test_ignored_points_do_not_count():
@@ -101,8 +122,9 @@ def test_ignored_points_do_not_count():
     assert dice_loss(logits, targets, 1, torch.tensor([[1.0, 0.0]])) < 0.01
 
 
-def test_tcl_assignment_by_iou_thresholds():
-    gt = torch.stack([_tube(2, 16, 16, 0, 8, 0, 8), _tube(2, 16, 16, 8, 16, 8, 16)])
+def test_tcl_assignment_by_iou_thresholds_and_matching():
+    gt = torch.stack([_tube(2, 16, 16, 0, 8, 0, 8), _tube(2, 16, 16, 8, 16, 8, 16), _tube(2, 16, 16, 0, 16, 0, 16)])
+    is_thing = torch.tensor([True, True, False])  # tube 2 is stuff: never a TCL target
 
     def logit(t):
         return torch.where(t, BIG, -BIG)
@@ -114,10 +136,20 @@ def test_tcl_assignment_by_iou_thresholds():
             logit(_tube(2, 16, 16, 0, 8, 0, 4)),  # IoU 0.5 with gt 0 -> ignored
             logit(_tube(2, 16, 16, 0, 2, 0, 2)),  # IoU 4/64 -> negative
             torch.full((2, 16, 16), -BIG),  # empty -> negative
+            logit(_tube(2, 16, 16, 0, 16, 0, 16)),  # the stuff tube: IoU 0.25 with each thing -> negative
         ]
     )
-    assert assign_queries_by_iou(preds, gt).tolist() == [0, 1, IGNORED, NEGATIVE, NEGATIVE]
-    assert assign_queries_by_iou(preds, gt[:0]).tolist() == [NEGATIVE] * 5
+    assert assign_thing_queries(preds, gt, is_thing, NO_MATCH).tolist() == [0, 1, IGNORED, NEGATIVE, NEGATIVE, NEGATIVE]
+    # the matcher's query of a thing tube is its positive whatever its IoU (a fresh model has no IoU > 0.7);
+    # matched stuff changes nothing
+    matched = (torch.tensor([4, 0, 5]), torch.tensor([1, 0, 2]))
+    assert assign_thing_queries(preds, gt, is_thing, matched).tolist() == [0, 1, IGNORED, NEGATIVE, 1, NEGATIVE]
+    # the original code: only the matched queries of thing tubes take part
+    original = assign_thing_queries(preds, gt, is_thing, matched, mode="hungarian")
+    assert original.tolist() == [0, IGNORED, IGNORED, IGNORED, 1, IGNORED]
+    assert assign_thing_queries(preds, gt[:0], is_thing[:0], NO_MATCH).tolist() == [NEGATIVE] * 6
+    with pytest.raises(ValueError, match="ASSIGNMENT"):
+        assign_thing_queries(preds, gt, is_thing, matched, mode="max_iou")
 
 
 def test_tcl_targets_and_losses_on_two_subclips():
@@ -132,6 +164,7 @@ def test_tcl_targets_and_losses_on_two_subclips():
     good = tcl_losses(emb_a, emb_b, assign_a, tracks_a, assign_b, tracks_b)
     bad = tcl_losses(emb_a, emb_b.flip(0), assign_a, tracks_a, assign_b, tracks_b)
     assert good["loss_tcl"] < 1e-6 and bad["loss_tcl"] > 10 and good["loss_tcl_aux"] < bad["loss_tcl_aux"]
+    assert (good["num_pos"], good["num_neg"]) == (2, 4)
     # no shared track: exactly zero, with a graph
     emb = emb_a.clone().requires_grad_(True)
     none = tcl_losses(emb, emb_b, assign_a, torch.tensor([1, 2]), assign_b, tracks_b)
@@ -155,3 +188,75 @@ def test_link_and_embedding_heads_shapes():
     linked = link(q, other)
     assert linked.shape == (2, 5, 32) and emb(linked).shape == (2, 5, 16)
     assert not torch.allclose(link(q, other), link(q, torch.randn(2, 7, 32)))  # depends on the other tube
+
+
+def test_original_embedding_head_layout():
+    head = QuasiDenseEmbedHead(32, 16, 2)
+    keys = {k: tuple(v.shape) for k, v in head.state_dict().items()}
+    assert keys == {
+        "embed_fcs.0.weight": (32, 32),  # no bias, as the original
+        "embed_fcs.1.weight": (32,),
+        "embed_fcs.1.bias": (32,),
+        "fc_embed.weight": (32, 32),
+        "fc_embed.bias": (32,),
+        "track_head.fcs.0.weight": (32, 32),
+        "track_head.fcs.0.bias": (32,),
+        "track_head.fcs.1.weight": (32, 32),
+        "track_head.fcs.1.bias": (32,),
+        "track_head.fc_embed.weight": (16, 32),
+        "track_head.fc_embed.bias": (16,),
+    }
+    x = torch.randn(3, 32)
+    norm = head.embed_fcs[1]
+    ref = head.fc_embed(
+        torch.relu(torch.nn.functional.layer_norm(x @ head.embed_fcs[0].weight.t(), (32,), norm.weight, norm.bias))
+    )
+    for fc in head.track_head.fcs:
+        ref = torch.relu(fc(ref))
+    assert torch.allclose(head(x), head.track_head.fc_embed(ref), atol=1e-6)
+
+
+def _two_subclip_batch():
+    """Outputs of 4 subclips (2 clips x 2 subclips, clip-major) and targets with 2 or 3 GT tubes."""
+    torch.manual_seed(0)
+    logits = torch.randn(4, 6, 4, requires_grad=True)
+    masks = torch.randn(4, 6, 2, 16, 16, requires_grad=True)
+    gt = _gt(16)
+    two = {"labels": gt["labels"][:2], "masks": gt["masks"][:2]}
+    targets = [two, gt, two, gt]
+    for t in targets:
+        t["is_thing"] = torch.ones(len(t["labels"]), dtype=torch.bool)
+        t["track_ids"] = torch.arange(len(t["labels"]))
+    aux = [{"pred_logits": logits * 0.5, "pred_masks": masks * 0.5}]
+    return {"pred_logits": logits, "pred_masks": masks, "aux_outputs": aux}, targets
+
+
+def test_segmentation_losses_are_normalised_per_subclip_and_summed():
+    outputs, targets = _two_subclip_batch()
+    seg = TubeSetCriterion(3, TubeHungarianMatcher(num_points=64), UNIT, num_points=64)
+    crit = TubeLinkCriterion(seg)
+    torch.manual_seed(1)
+    losses, scalars = crit(outputs, targets, num_subclips=2)
+    assert scalars == {} and "loss_tcl" not in losses
+    torch.manual_seed(1)  # the same random draws, subclip 0 of both clips first, then subclip 1
+    first, _ = seg(select_subclips(outputs, [0, 2]), [targets[0], targets[2]])
+    second, _ = seg(select_subclips(outputs, [1, 3]), [targets[1], targets[3]])
+    for name in losses:
+        assert losses[name].item() == pytest.approx((first[name] + second[name]).item(), rel=1e-5)
+    torch.manual_seed(1)
+    joint, _ = seg(outputs, targets)  # 2 and 3 tubes normalised together weigh the subclips differently
+    assert abs(joint["loss_dice"].item() - losses["loss_dice"].item()) > 0.1
+
+
+def test_criterion_computes_tcl_from_its_own_matching_with_counts():
+    outputs, targets = _two_subclip_batch()
+    seg = TubeSetCriterion(3, TubeHungarianMatcher(num_points=64), UNIT, num_points=64)
+    crit = TubeLinkCriterion(seg, TemporalContrastiveLoss("hungarian"), tcl_weight=0.5, tcl_aux_weight=2.0)
+    embeds = torch.randn(4, 6, 8, requires_grad=True)
+    torch.manual_seed(1)
+    losses, scalars = crit(outputs, targets, 2, embeds, pairs=[(1, 0), (3, 2)])
+    # per pair, key subclip: 3 matched things (tracks 0, 1, 2); reference: 2 (tracks 0, 1) -> 2 positive pairs of 6
+    assert scalars == {"tcl_num_pos": 4.0, "tcl_num_neg": 8.0}
+    assert losses["loss_tcl"] > 0 and losses["loss_tcl_aux"] > 0
+    (losses["loss_tcl"] + losses["loss_tcl_aux"]).backward()
+    assert embeds.grad[[0, 1, 2, 3]].abs().sum() > 0

@@ -45,3 +45,23 @@ def test_frames_of_one_subclip_interact_but_clips_do_not():
     assert torch.allclose(base[1], changed[1])  # another clip is unaffected
     with pytest.raises(ValueError, match="cannot be split"):
         dec(feats, mf, 3)
+
+
+def test_decoder_layers_get_mask2formers_xavier_init():
+    """Mask2Former (and the original's mmdet port) draw every weight matrix of the attention / FFN layers with
+    xavier; "pytorch" keeps PyTorch's defaults (out_proj and FFN weights about half as large)."""
+
+    def stds(init):
+        torch.manual_seed(0)
+        d = TubeTransformerDecoder(
+            32, 5, hidden_dim=64, num_queries=7, nheads=4, dim_feedforward=256, dec_layers=3, mask_dim=32, init=init
+        )
+        ffn, attn = d.transformer_ffn_layers[0], d.transformer_cross_attention_layers[0].multihead_attn
+        return float(ffn.linear2.weight.std()), float(attn.out_proj.weight.std())
+
+    xavier, default = stds("xavier"), stds("pytorch")
+    assert xavier[0] == pytest.approx((2 / (256 + 64)) ** 0.5, rel=0.05)  # xavier: std sqrt(2 / (fan_in + fan_out))
+    assert xavier[1] == pytest.approx((2 / (64 + 64)) ** 0.5, rel=0.05)
+    assert default[0] < 0.6 * xavier[0] and default[1] < 0.7 * xavier[1]
+    with pytest.raises(ValueError, match="DECODER_INIT"):
+        TubeTransformerDecoder(32, 5, hidden_dim=32, num_queries=7, nheads=4, dec_layers=1, mask_dim=32, init="normal")

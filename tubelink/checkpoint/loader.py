@@ -134,7 +134,8 @@ def load_checkpoint_file(path: str) -> Dict[str, torch.Tensor]:
         data = read_torch_file(path)
     else:
         raise CheckpointReadError(path, "unknown checkpoint type; expected .pkl (detectron2) or .pth / .pt (PyTorch)")
-    state = data.get("model", data) if isinstance(data, dict) else None
+    # detectron2 / tubelink: "model"; MMDetection (the original Tube-Link): "state_dict"
+    state = data.get("model", data.get("state_dict", data)) if isinstance(data, dict) else None
     if not isinstance(state, dict):
         raise CheckpointReadError(path, "not a checkpoint: no state dict (expected a dict, or a dict with 'model')")
     out = {}
@@ -294,13 +295,22 @@ def load_state_into(model: torch.nn.Module, state: Dict[str, torch.Tensor]) -> L
 
 
 def load_weights(model: torch.nn.Module, path: str, policy: CoveragePolicy = CoveragePolicy()) -> LoadReport:
-    """Load MODEL.WEIGHTS into `model`: a detectron2 / Mask2Former / tubelink checkpoint, or a torchvision ResNet
-    (ImageNet) file, which is renamed to the backbone's detectron2 layout first. The coverage table is logged;
-    `policy` decides whether a partial load warns or is refused (PartialLoadError)."""
-    from .converters import is_torchvision_resnet, torchvision_resnet_to_detectron2
+    """Load MODEL.WEIGHTS into `model`: a detectron2 / Mask2Former / tubelink checkpoint, a torchvision ResNet
+    (ImageNet) file, renamed to the backbone's detectron2 layout first, or an original Tube-Link (MMDetection)
+    checkpoint, converted to our keys and refused when it does not fit the model's config. The coverage table is
+    logged; `policy` decides whether a partial load warns or is refused (PartialLoadError)."""
+    from .converters import (
+        is_original_tube_link,
+        is_torchvision_resnet,
+        original_tube_link_to_tubelink,
+        torchvision_resnet_to_detectron2,
+    )
 
     state = load_checkpoint_file(path)
-    if is_torchvision_resnet(state):
+    if is_original_tube_link(state):
+        state, conversion = original_tube_link_to_tubelink(state, model.state_dict(), path)
+        logger.info(f"{path}: original Tube-Link (MMDetection) layout converted:\n" + conversion.table())
+    elif is_torchvision_resnet(state):
         logger.info(f"{path}: torchvision ResNet layout, renamed to detectron2's backbone keys")
         state = torchvision_resnet_to_detectron2(state)
     report = load_state_into(model, state)

@@ -134,6 +134,8 @@ def add_tubelink_config(cfg: CN) -> None:
     cfg.MODEL.MASK_FORMER.PRE_NORM = False  # compatibility key
     cfg.MODEL.MASK_FORMER.ENFORCE_INPUT_PROJ = False
     cfg.MODEL.MASK_FORMER.HIDDEN_DIM = 256
+    # "xavier": Mask2Former's (and the original's) init of the decoder layers' weight matrices; "pytorch": defaults
+    cfg.MODEL.MASK_FORMER.DECODER_INIT = "xavier"
     cfg.MODEL.MASK_FORMER.NUM_OBJECT_QUERIES = 100
     cfg.MODEL.MASK_FORMER.SIZE_DIVISIBILITY = 32
     cfg.MODEL.MASK_FORMER.TRAIN_NUM_POINTS = 112 * 112
@@ -184,13 +186,21 @@ def add_tubelink_config(cfg: CN) -> None:
     # "cross_attention" (paper): a subclip's queries attend to all of the previous subclip's linked queries;
     # "per_index" (original code at test time): query i sees only query i of the previous subclip
     tl.LINK.TEST_MODE = "cross_attention"
+    # Training, eq. 4: "later_attends_earlier" (paper; the same direction as at test time) or "earlier_attends_later"
+    # (original code: the earlier subclip's queries attend to the later one's)
+    tl.LINK.TRAIN_DIRECTION = "later_attends_earlier"
+    # Test time: the previous subclip's "raw" decoder queries (as in training) or its already "linked" ones (original)
+    tl.LINK.TEST_PREVIOUS = "raw"
     tl.EMBED = CN()
+    tl.EMBED.NAME = "TubeEmbeddingHead"  # or "QuasiDenseEmbedHead" (the original's layout; its checkpoints load)
     tl.EMBED.DIM = 256
     tl.EMBED.NUM_FCS = 4
     tl.TCL = CN({"ENABLED": True})
     tl.TCL.WEIGHT = 0.25  # multi-positive contrastive loss (paper eq. 2)
     tl.TCL.AUX_WEIGHT = 1.0  # cosine L2 auxiliary loss (paper eq. 3)
-    tl.TCL.ASSIGNMENT = "iou"  # "iou" (paper: alpha thresholds) | "hungarian" (original code)
+    # "iou" (paper: the matched query of every thing tube, plus queries above POS_IOU; negatives below NEG_IOU) |
+    # "hungarian" (original code: the matched queries of thing tubes only)
+    tl.TCL.ASSIGNMENT = "iou"
     tl.TCL.POS_IOU = 0.7
     tl.TCL.NEG_IOU = 0.3
     tl.TCL.AUX_NEG_MARGIN = 0.0  # original code: 0.1

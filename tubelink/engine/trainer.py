@@ -23,6 +23,7 @@ from torch.nn.parallel import DistributedDataParallel
 from ..data.build import build_train_loader_from_config
 from ..modeling import build_model
 from ..utils import comm
+from ..utils.events import collect_scalars
 from .evaluation import evaluate_model
 from .checkpoint import (
     durable_write,
@@ -124,9 +125,10 @@ class Trainer:
         comm.synchronize()
 
     def run_step(self, iteration: int, batch: List[dict]) -> Dict[str, float]:
-        """One optimisation step; returns the scalar losses."""
-        with torch.autocast(
-            self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None
+        """One optimisation step; returns the scalar losses and the scalars the model recorded (`put_scalars`)."""
+        with (
+            torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None),
+            collect_scalars() as scalars,
         ):
             losses = self.model(batch)
         for name, value in losses.items():
@@ -143,7 +145,7 @@ class Trainer:
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.scheduler.step()
-        return {k: float(v.detach()) for k, v in losses.items()} | {"total_loss": float(total.detach())}
+        return {k: float(v.detach()) for k, v in losses.items()} | {"total_loss": float(total.detach())} | scalars
 
     def train(self) -> Dict[str, Dict[str, float]]:
         """Train from the start (or resume) iteration to SOLVER.MAX_ITER; returns the final evaluation."""

@@ -61,6 +61,7 @@ class VideoPredictor:
         self.tracker.reset()
         self._prev_queries = None
         self._tracks: Dict[int, dict] = defaultdict(lambda: {"scores": [], "labels": [], "masks": {}})
+        self._instance_ids: Dict[tuple, int] = {}  # VIS: (tracked tube id, class) -> instance id
         self._num_frames = 0
         buffer: List[dict] = []
         emitted = 0  # frames of the video already returned
@@ -106,7 +107,7 @@ class VideoPredictor:
         ids = torch.full((0,), -1)
         if things:
             det = TubeDetections(
-                embeds=out["pred_embeds"][[s["query_index"] for s in things]].float(),
+                embeds=out[self.tracker.association_feature][[s["query_index"] for s in things]].float(),
                 scores=torch.tensor([s["score"] for s in things]),
                 labels=torch.tensor([s["category_id"] for s in things]),
                 frame_index=start,
@@ -146,22 +147,30 @@ class VideoPredictor:
         scores, labels, inst_masks, queries = instance_inference(
             out["pred_logits"], masks, self.instances_per_window, allowed
         )
-        keep = scores > 0
+        keep = torch.nonzero(scores > 0).flatten().tolist()
         frames = [{"instances": []} for _ in range(masks.shape[1])]
-        if keep.any():
+        if keep:
+            # The top-k holds (query, class) pairs, low scores included (AP needs them, as Mask2Former-VIS's top-k).
+            # A query's tube is tracked once, with its best pair; each of its classes is its own instance.
+            best: Dict[int, int] = {}
+            for i in keep:  # sorted by descending score: the first pair of a query is its best
+                best.setdefault(int(queries[i]), i)
+            rows = list(best.values())
             det = TubeDetections(
-                embeds=out["pred_embeds"][queries[keep]].float(),
-                scores=scores[keep],
-                labels=labels[keep],
+                embeds=out[self.tracker.association_feature][queries[rows]].float(),
+                scores=scores[rows],
+                labels=labels[rows],
                 frame_index=start,
-                masks=inst_masks[keep],
+                masks=inst_masks[rows],
+                track_all=True,
             )
-            ids = self.tracker.update(det)
-            for tid, score, label, tube in zip(
-                ids.tolist(), scores[keep].tolist(), labels[keep].tolist(), inst_masks[keep]
-            ):
-                if tid < 0:
+            tube_of_query = dict(zip(best, self.tracker.update(det).tolist()))
+            for i in keep:
+                tube_id = tube_of_query[int(queries[i])]
+                if tube_id < 0:
                     continue
+                score, label, tube = float(scores[i]), int(labels[i]), inst_masks[i]
+                tid = self._instance_ids.setdefault((tube_id, label), len(self._instance_ids))
                 track = self._tracks[tid]
                 track["scores"].append(score)
                 track["labels"].append(label)

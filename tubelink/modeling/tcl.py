@@ -1,25 +1,40 @@
-"""Tube-level temporal contrastive learning (Tube-Link §3.3): which queries of two subclips are the same entity.
+"""Tube-level temporal contrastive learning (Tube-Link §3.2, eqs. 2-3): which queries of two subclips are the same
+thing, and the losses on their association embeddings.
 
-Query assignment (per subclip, one label per query): a GT index (>= 0), NEGATIVE (-1) or IGNORED (-2).
-  - "iou" (the paper): a query whose best tube-mask IoU with a GT tube exceeds pos_iou takes that GT; below neg_iou
-    it is a negative; in between it is ignored.
-  - "hungarian" (the original code): the segmentation matcher's pairs; every other query is ignored.
-Targets: key query i (assigned) and reference query j (assigned or negative) are a positive pair iff their GT
-tubes carry the same track id.
+Only thing tubes take part (stuff is never tracked), as in the original code. Query assignment (per subclip, one label
+per query): a thing-GT index (>= 0), NEGATIVE (-1) or IGNORED (-2).
+  - "iou" (the paper): the "sparse set of matched global queries" -- the segmentation matcher's query of every thing
+    tube -- is always a positive of its tube, so TCL has positives from the first iteration; any other query whose
+    tube-mask IoU with a thing tube exceeds pos_iou (alpha_1) is a positive of that tube too; a query whose best IoU is
+    below neg_iou (alpha_2) is a negative; the rest are ignored.
+  - "hungarian" (the original code): only the matched queries of thing tubes take part; every other query is ignored.
+Targets: key query i (assigned) and reference query j (not ignored) are a positive pair iff their GT tubes carry the
+same track id; all other pairs are negatives.
 """
 
 from __future__ import annotations
 
-from typing import Dict
+from dataclasses import dataclass
+from typing import Dict, Tuple
 
 import torch
 import torch.nn.functional as F
 
 from .losses import cosine_l2_loss, multi_positive_contrastive_loss
 
-__all__ = ["NEGATIVE", "IGNORED", "assign_queries_by_iou", "assign_queries_by_matching", "tcl_targets", "tcl_losses"]
+__all__ = [
+    "NEGATIVE",
+    "IGNORED",
+    "ASSIGNMENTS",
+    "tube_iou",
+    "assign_thing_queries",
+    "tcl_targets",
+    "tcl_losses",
+    "TemporalContrastiveLoss",
+]
 
 NEGATIVE, IGNORED = -1, -2
+ASSIGNMENTS = ("iou", "hungarian")
 
 
 def tube_iou(pred_masks: torch.Tensor, gt_masks: torch.Tensor) -> torch.Tensor:
@@ -34,24 +49,40 @@ def tube_iou(pred_masks: torch.Tensor, gt_masks: torch.Tensor) -> torch.Tensor:
     return inter / union.clamp(min=1)
 
 
-def assign_queries_by_iou(
-    pred_masks: torch.Tensor, gt_masks: torch.Tensor, pos_iou: float = 0.7, neg_iou: float = 0.3
+def assign_thing_queries(
+    pred_masks: torch.Tensor,
+    gt_masks: torch.Tensor,
+    is_thing: torch.Tensor,
+    matched: Tuple[torch.Tensor, torch.Tensor],
+    mode: str = "iou",
+    pos_iou: float = 0.7,
+    neg_iou: float = 0.3,
 ) -> torch.Tensor:
-    """int64 (Q,) assignment by tube IoU thresholds (see the module docstring)."""
-    q = pred_masks.shape[0]
-    if gt_masks.shape[0] == 0:
-        return torch.full((q,), NEGATIVE, dtype=torch.int64)
-    best_iou, best_gt = tube_iou(pred_masks, gt_masks).max(1)
-    out = torch.full((q,), IGNORED, dtype=torch.int64)
-    out[best_iou > pos_iou] = best_gt[best_iou > pos_iou].cpu()
-    out[best_iou < neg_iou] = NEGATIVE
-    return out
+    """int64 (Q,) assignment of one subclip's queries to its thing tubes (see the module docstring).
 
-
-def assign_queries_by_matching(num_queries: int, query_idx: torch.Tensor, gt_idx: torch.Tensor) -> torch.Tensor:
-    """int64 (Q,) assignment from a Hungarian matching: matched queries take their GT, the others are ignored."""
+    Args:
+        pred_masks: (Q, n, h, w) last-layer mask logits.
+        gt_masks: (G, n, H, W) GT tubes (things and stuff); is_thing: bool (G,).
+        matched: (query indices (K,), GT indices (K,)) of the segmentation matcher for this subclip.
+    Returns:
+        values in [0, G): the GT index (always a thing), or NEGATIVE / IGNORED.
+    """
+    if mode not in ASSIGNMENTS:
+        raise ValueError(f"MODEL.TUBE_LINK.TCL.ASSIGNMENT must be one of {ASSIGNMENTS}, got {mode!r}")
+    num_queries = pred_masks.shape[0]
+    is_thing = is_thing.cpu().bool()
     out = torch.full((num_queries,), IGNORED, dtype=torch.int64)
-    out[query_idx.cpu()] = gt_idx.cpu()
+    thing_idx = torch.nonzero(is_thing).flatten()
+    if mode == "iou":
+        if thing_idx.numel() == 0:
+            out[:] = NEGATIVE
+        else:
+            best_iou, best = tube_iou(pred_masks, gt_masks[thing_idx.to(gt_masks.device)]).cpu().max(1)
+            out[best_iou > pos_iou] = thing_idx[best[best_iou > pos_iou]]
+            out[best_iou < neg_iou] = NEGATIVE
+    q_idx, g_idx = matched[0].cpu(), matched[1].cpu()
+    thing_pairs = is_thing[g_idx] if g_idx.numel() else torch.zeros(0, dtype=torch.bool)
+    out[q_idx[thing_pairs]] = g_idx[thing_pairs]  # the matched query of a thing tube is always its positive
     return out
 
 
@@ -80,15 +111,66 @@ def tcl_losses(
     aux_neg_margin: float = 0.0,
     aux_hard_neg_ratio: int = 0,
 ) -> Dict[str, torch.Tensor]:
-    """{"loss_tcl": eq. 2, "loss_tcl_aux": eq. 3} between key embeddings (Qa, D) and reference embeddings (Qb, D);
-    both exactly 0 (keeping the graph) when no key query has a positive in the reference subclip."""
+    """{"loss_tcl": eq. 2, "loss_tcl_aux": eq. 3 (unweighted), "num_pos", "num_neg": pair counts} between key
+    embeddings (Qa, D) and reference embeddings (Qb, D); both losses exactly 0 (keeping the graph) when no key query
+    has a positive in the reference subclip."""
     rows, cols, targets = tcl_targets(assign_a, tracks_a, assign_b, tracks_b)
     zero = (embed_a.sum() + embed_b.sum()) * 0
-    if targets.numel() == 0 or not targets.any():
-        return {"loss_tcl": zero, "loss_tcl_aux": zero}
+    num_pos = int(targets.sum())
+    counts = {"num_pos": num_pos, "num_neg": int(targets.numel()) - num_pos}
+    if num_pos == 0:
+        return {"loss_tcl": zero, "loss_tcl_aux": zero, **counts}
     ea, eb = embed_a[rows.to(embed_a.device)], embed_b[cols.to(embed_b.device)]
     targets = targets.to(embed_a.device)
     return {
         "loss_tcl": multi_positive_contrastive_loss(ea, eb, targets),
         "loss_tcl_aux": cosine_l2_loss(ea, eb, targets, aux_neg_margin, aux_hard_neg_ratio),
+        **counts,
     }
+
+
+@dataclass
+class TemporalContrastiveLoss:
+    """TCL between neighbouring subclips, with its settings (MODEL.TUBE_LINK.TCL.*).
+
+    `__call__(key, ref)` -> the unweighted losses and pair counts of one subclip pair; `key` (the rows of eq. 2) and
+    `ref` (its columns) are (mask logits (Q, n, h, w), target {"masks", "is_thing", "track_ids"}, matched (query
+    indices, GT indices), embeddings (Q, E)).
+    """
+
+    assignment: str = "iou"
+    pos_iou: float = 0.7
+    neg_iou: float = 0.3
+    aux_neg_margin: float = 0.0
+    aux_hard_neg_ratio: int = 0
+
+    def __post_init__(self) -> None:
+        if self.assignment not in ASSIGNMENTS:
+            raise ValueError(f"MODEL.TUBE_LINK.TCL.ASSIGNMENT must be one of {ASSIGNMENTS}, got {self.assignment!r}")
+
+    @classmethod
+    def from_config(cls, tcl_cfg) -> "TemporalContrastiveLoss":
+        """From the MODEL.TUBE_LINK.TCL node."""
+        return cls(
+            tcl_cfg.ASSIGNMENT, tcl_cfg.POS_IOU, tcl_cfg.NEG_IOU, tcl_cfg.AUX_NEG_MARGIN, tcl_cfg.AUX_HARD_NEG_RATIO
+        )
+
+    def assign(self, masks: torch.Tensor, target: Dict, matched) -> torch.Tensor:
+        """(Q,) assignment of one subclip (masks (Q, n, h, w) logits)."""
+        return assign_thing_queries(
+            masks, target["masks"], target["is_thing"], matched, self.assignment, self.pos_iou, self.neg_iou
+        )
+
+    def __call__(self, key: tuple, ref: tuple) -> Dict[str, torch.Tensor]:
+        key_masks, key_target, key_matched, key_embeds = key
+        ref_masks, ref_target, ref_matched, ref_embeds = ref
+        return tcl_losses(
+            key_embeds,
+            ref_embeds,
+            self.assign(key_masks, key_target, key_matched),
+            key_target["track_ids"],
+            self.assign(ref_masks, ref_target, ref_matched),
+            ref_target["track_ids"],
+            self.aux_neg_margin,
+            self.aux_hard_neg_ratio,
+        )

@@ -25,6 +25,8 @@ class TubeDetections:
         labels: (N,) int64 contiguous class ids.
         frame_index: index in the video of the subclip's first frame.
         masks: optional bool (N, n, H, W) tube masks, used to remove duplicate tubes.
+        track_all: every tube gets an identity, whatever its score and overlaps, matched one-to-one (VIS: the
+            top-k instances are all kept, as Mask2Former-VIS and the original, since AP needs the low-scored ones).
     """
 
     embeds: torch.Tensor
@@ -32,6 +34,7 @@ class TubeDetections:
     labels: torch.Tensor
     frame_index: int
     masks: Optional[torch.Tensor] = None
+    track_all: bool = False
 
     def __post_init__(self) -> None:
         n = self.embeds.shape[0]
@@ -102,7 +105,13 @@ class TrackMemory:
 
 
 class Tracker(abc.ABC):
-    """Interface: `reset()` at the start of a video, `update(detections) -> ids` per subclip."""
+    """Interface: `reset()` at the start of a video, `update(detections) -> ids` per subclip.
+
+    `association_feature` names the model output the tracker matches on: "pred_embeds" (association embeddings) or
+    "pred_queries" (raw decoder queries, MinVIS style).
+    """
+
+    association_feature = "pred_embeds"
 
     @abc.abstractmethod
     def reset(self) -> None:

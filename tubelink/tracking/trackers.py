@@ -7,6 +7,8 @@ Both share one life cycle per subclip (`MemoryTracker.update`):
   3. unmatched candidates with score >= INIT_SCORE_THR start new tracks;
   4. matched and new tracks update the memory (momentum on embeddings); tracks unseen for more than
      MEMORY_FRAMES frames are retired, so an occlusion shorter than the memory keeps the identity.
+A `track_all` detection set (VIS's top-k) skips the thresholds and duplicate removal of 1 and 3 and is matched
+one-to-one (Hungarian on cosine similarity) by every tracker.
 """
 
 from __future__ import annotations
@@ -70,8 +72,11 @@ class MemoryTracker(Tracker):
         self.memory.reset()
 
     def candidates(self, det: TubeDetections) -> List[int]:
-        """Indices of tubes to track, by descending score, without low scores and duplicates."""
+        """Indices of tubes to track, by descending score, without low scores and duplicates (all of them with
+        `det.track_all`)."""
         order = [int(i) for i in torch.argsort(det.scores, descending=True, stable=True)]
+        if det.track_all:
+            return order
         order = [i for i in order if det.scores[i] >= self.obj_score_thr]
         if det.masks is None or len(order) < 2:
             return order
@@ -86,6 +91,15 @@ class MemoryTracker(Tracker):
     def match(self, embeds: torch.Tensor, labels: torch.Tensor) -> List[Tuple[int, int]]:
         """Match candidates (embeds (K, D), labels (K,)) to memory rows; returns [(candidate row, memory row)]."""
 
+    def match_one_to_one(self, embeds: torch.Tensor, labels: torch.Tensor) -> List[Tuple[int, int]]:
+        """Optimal one-to-one assignment maximising total cosine similarity (label-gated), accepted above
+        MATCH_SCORE_THR: MinVIS's matching, and every tracker's for `track_all` sets (all top-k tubes kept, so
+        near-duplicate tubes are expected and would split a greedy bi-softmax)."""
+        memory_embeds, memory_labels, _ = self.memory.stacked()
+        sim = self._label_gate(cosine_similarity(embeds, memory_embeds), labels, memory_labels)
+        rows, cols = linear_sum_assignment(-sim.numpy().astype(np.float64))
+        return [(int(r), int(c)) for r, c in zip(rows, cols) if sim[r, c] > self.match_score_thr]
+
     def _label_gate(self, sim: torch.Tensor, labels: torch.Tensor, memory_labels: torch.Tensor) -> torch.Tensor:
         if not self.with_category:
             return sim
@@ -99,10 +113,11 @@ class MemoryTracker(Tracker):
         cands = self.candidates(det)
         memory_ids = self.memory.ids()
         if cands and memory_ids:
-            for row, mem_row in self.match(det.embeds[cands], det.labels[cands]):
+            match = self.match_one_to_one if det.track_all else self.match
+            for row, mem_row in match(det.embeds[cands], det.labels[cands]):
                 ids[cands[row]] = memory_ids[mem_row]
         for i in cands:
-            if ids[i] < 0 and det.scores[i] >= self.init_score_thr:
+            if ids[i] < 0 and (det.track_all or det.scores[i] >= self.init_score_thr):
                 ids[i] = self.memory.new_id()
         for i in cands:
             if ids[i] >= 0:
@@ -165,14 +180,14 @@ class QuasiDenseTracker(MemoryTracker):
 
 @TRACKER_REGISTRY.register()
 class HungarianQueryTracker(MemoryTracker):
-    """MinVIS-style: one-to-one Hungarian matching on cosine similarity, accepted above MATCH_SCORE_THR."""
+    """MinVIS-style: one-to-one Hungarian matching on cosine similarity of the raw decoder queries, accepted above
+    MATCH_SCORE_THR."""
+
+    association_feature = "pred_queries"
 
     def match(self, embeds: torch.Tensor, labels: torch.Tensor) -> List[Tuple[int, int]]:
         """Optimal assignment maximising total cosine similarity."""
-        memory_embeds, memory_labels, _ = self.memory.stacked()
-        sim = self._label_gate(cosine_similarity(embeds, memory_embeds), labels, memory_labels)
-        rows, cols = linear_sum_assignment(-sim.numpy().astype(np.float64))
-        return [(int(r), int(c)) for r, c in zip(rows, cols) if sim[r, c] > self.match_score_thr]
+        return self.match_one_to_one(embeds, labels)
 
 
 def build_tracker(cfg) -> Tracker:

@@ -1,18 +1,26 @@
-"""The TubeLink meta-architecture: orchestration only (normalise -> backbone -> heads -> losses or predictions).
+"""The TubeLink meta-architecture: orchestration only (normalise -> backbone -> heads -> criterion or predictions).
 
 Training input: a list of clip dicts from `tubelink.data.mappers.TubeClipMapper` (NUM_SUBCLIPS subclips of n
-frames each). Every subclip is segmented as one tube set (shared weights); each neighbouring pair (k, k+1) also
-gets temporal contrastive learning: subclip k's queries are linked to subclip k+1's (cross-tube link) and the
-association embeddings of both are pulled together for the same entity and apart otherwise.
+frames each). Every subclip is segmented as one tube set (shared weights). Association (when TCL is on): each subclip's
+queries attend to (cross-tube link, eq. 4) the raw queries of the subclip before it -- the first subclip of a clip,
+like the first subclip of a video at test time, is not linked -- and the association embeddings Emb(linked queries)
+of neighbouring subclips are contrasted (TCL). `TubeLinkCriterion` computes every loss.
 
-Inference input: [{"image": uint8 (n, 3, H, W), optional "prev_queries": (Q, D) linked queries of the previous
-subclip of the same video}] -> [{"pred_logits": (Q, C+1), "pred_masks": (Q, n, H, W) logits at input size,
-"pred_queries": (Q, D) (linked to the previous subclip when given), "pred_embeds": (Q, E)}].
+Inference input: [{"image": uint8 (n, 3, H, W), optional "prev_queries": (Q, D) the previous subclip's
+"pred_queries"}] -> [{"pred_logits": (Q, C+1), "pred_masks": (Q, n, H, W) logits at input size, "pred_queries":
+(Q, D) what the next subclip links to (the raw decoder queries; the linked ones with LINK.TEST_PREVIOUS "linked"),
+"pred_embeds": (Q, E) association features: Emb(queries linked to "prev_queries"), or the raw queries when TCL did not
+train the link and embedding heads}].
+
+Both directions follow one rule, `_link`: the current subclip's queries attend to the previous subclip's raw queries.
+LINK.TRAIN_DIRECTION "earlier_attends_later", LINK.TEST_PREVIOUS "linked" and LINK.TEST_MODE "per_index" reproduce
+the original code (training links the earlier subclip to the later one; at test the previous subclip's already linked
+queries are attended to, query i seeing only query i).
 """
 
 from __future__ import annotations
 
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -20,15 +28,18 @@ from torch import nn
 
 from ...data.catalog import MetadataCatalog
 from ..backbone import build_backbone
-from ..criterion import TubeSetCriterion
-from ..heads import CrossTubeLink, TubeEmbeddingHead, TubeLinkHead
+from ...utils.events import put_scalars
+from ..criterion import TubeLinkCriterion, TubeSetCriterion
+from ..heads import CrossTubeLink, TubeLinkHead, build_embed_head
 from ..matcher import TubeHungarianMatcher
 from ..registry import META_ARCH_REGISTRY
-from ..tcl import assign_queries_by_iou, assign_queries_by_matching, tcl_losses
+from ..tcl import TemporalContrastiveLoss
 
 __all__ = ["TubeLink", "resolve_task"]
 
 TASK_OF_EVALUATOR = {"vps": "vps", "step": "vps", "ytvis": "vis", "vss": "vss"}
+TRAIN_DIRECTIONS = ("later_attends_earlier", "earlier_attends_later")
+TEST_PREVIOUS = ("raw", "linked")
 
 
 def resolve_task(cfg) -> str:
@@ -51,30 +62,39 @@ class TubeLink(nn.Module):
         mf, tl = cfg.MODEL.MASK_FORMER, cfg.MODEL.TUBE_LINK
         self.backbone = build_backbone(cfg)
         self.sem_seg_head = TubeLinkHead(cfg, self.backbone.output_shape())
-        hidden = mf.HIDDEN_DIM
-        self.link_head = CrossTubeLink(hidden, tl.LINK.NHEADS, tl.LINK.DIM_FEEDFORWARD)
-        self.embed_head = TubeEmbeddingHead(hidden, tl.EMBED.DIM, tl.EMBED.NUM_FCS)
+        self.link_head = CrossTubeLink(mf.HIDDEN_DIM, tl.LINK.NHEADS, tl.LINK.DIM_FEEDFORWARD)
+        self.embed_head = build_embed_head(cfg)
+        self.task = resolve_task(cfg)
+        # The link and embedding heads learn only from TCL: without it they stay random and are not used.
+        self.tcl_enabled = tl.TCL.ENABLED and self.task != "vss"
+        self.link_enabled = tl.LINK.ENABLED and self.tcl_enabled
+        for key, value, allowed in (
+            ("LINK.TEST_MODE", tl.LINK.TEST_MODE, ("cross_attention", "per_index")),
+            ("LINK.TRAIN_DIRECTION", tl.LINK.TRAIN_DIRECTION, TRAIN_DIRECTIONS),
+            ("LINK.TEST_PREVIOUS", tl.LINK.TEST_PREVIOUS, TEST_PREVIOUS),
+        ):
+            if value not in allowed:
+                raise ValueError(f"MODEL.TUBE_LINK.{key} must be one of {allowed}, got {value!r}")
+        self.link_test_mode = tl.LINK.TEST_MODE
+        self.link_train_direction = tl.LINK.TRAIN_DIRECTION
+        self.link_test_previous = tl.LINK.TEST_PREVIOUS
         matcher = TubeHungarianMatcher(mf.CLASS_WEIGHT, mf.MASK_WEIGHT, mf.DICE_WEIGHT, mf.TRAIN_NUM_POINTS)
-        weights = {"loss_ce": mf.CLASS_WEIGHT, "loss_mask": mf.MASK_WEIGHT, "loss_dice": mf.DICE_WEIGHT}
-        self.criterion = TubeSetCriterion(
+        segmentation = TubeSetCriterion(
             cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES,
             matcher,
-            weights,
+            {"loss_ce": mf.CLASS_WEIGHT, "loss_mask": mf.MASK_WEIGHT, "loss_dice": mf.DICE_WEIGHT},
             mf.NO_OBJECT_WEIGHT,
             mf.TRAIN_NUM_POINTS,
             mf.OVERSAMPLE_RATIO,
             mf.IMPORTANCE_SAMPLE_RATIO,
+            mf.DEEP_SUPERVISION,
         )
-        self.deep_supervision = mf.DEEP_SUPERVISION
-        self.task = resolve_task(cfg)
-        self.tracking_losses = tl.TCL.ENABLED and self.task != "vss"
-        self.link_enabled = tl.LINK.ENABLED
-        if tl.LINK.TEST_MODE not in ("cross_attention", "per_index"):
-            raise ValueError(
-                f"MODEL.TUBE_LINK.LINK.TEST_MODE must be 'cross_attention' or 'per_index', got {tl.LINK.TEST_MODE!r}"
-            )
-        self.link_test_mode = tl.LINK.TEST_MODE
-        self.tcl_cfg = tl.TCL
+        self.criterion = TubeLinkCriterion(
+            segmentation,
+            TemporalContrastiveLoss.from_config(tl.TCL) if self.tcl_enabled else None,
+            tl.TCL.WEIGHT,
+            tl.TCL.AUX_WEIGHT,
+        )
         self.frames_per_subclip = tl.NUM_FRAMES
         self.size_divisibility = max(mf.SIZE_DIVISIBILITY, self.backbone.size_divisibility)
         self.register_buffer("pixel_mean", torch.tensor(cfg.MODEL.PIXEL_MEAN).view(1, 3, 1, 1), persistent=False)
@@ -113,6 +133,7 @@ class TubeLink(nn.Module):
                     "masks": F.pad(sub["masks"].to(self.device), pad),
                     "ignore": F.pad(sub["ignore"].to(self.device), pad, value=True),
                     "track_ids": sub["track_ids"],
+                    "is_thing": sub["is_thing"],
                 }
             )
         return targets
@@ -121,56 +142,51 @@ class TubeLink(nn.Module):
         num_subclips = len(clips[0]["subclips"])
         n = clips[0]["image"].shape[0] // num_subclips
         images, _ = self._images(torch.cat([c["image"] for c in clips]))  # (B*S*n, 3, H', W')
-        outputs = self._segment(images, n)  # B*S subclips
-        if not self.deep_supervision:
-            outputs = {k: v for k, v in outputs.items() if k != "aux_outputs"}
+        outputs = self._segment(images, n)  # B*S subclips, clip-major
         targets = [t for c in clips for t in self._targets(c, images.shape[-2:])]
-        losses = self.criterion(outputs, targets)
-        weighted = {
-            k: v * self.criterion.weight_dict[k.rsplit("_", 1)[0] if k[-1].isdigit() else k] for k, v in losses.items()
-        }
-        if self.tracking_losses and num_subclips > 1:
-            weighted.update(self._tcl(outputs, targets, len(clips), num_subclips))
-        return weighted
+        embeds, pairs = None, []
+        if self.tcl_enabled and num_subclips > 1:
+            embeds, pairs = self._train_association(outputs["pred_queries"], len(clips), num_subclips)
+        losses, scalars = self.criterion(outputs, targets, num_subclips, embeds, pairs)
+        put_scalars(**scalars)
+        return losses
 
-    def _tcl(self, outputs: Dict, targets: List[Dict], batch: int, num_subclips: int) -> Dict[str, torch.Tensor]:
-        """Temporal contrastive losses over neighbouring subclips of every clip (averaged over pairs)."""
-        queries, masks = outputs["pred_queries"], outputs["pred_masks"]
-        sums = {"loss_tcl": 0.0, "loss_tcl_aux": 0.0}
-        pairs = 0
+    def _train_partner(self, k: int, num_subclips: int) -> Optional[int]:
+        """The subclip whose queries subclip k's queries attend to in training (None: k is not linked)."""
+        j = k - 1 if self.link_train_direction == "later_attends_earlier" else k + 1
+        return j if self.link_enabled and 0 <= j < num_subclips else None
+
+    def _train_association(self, queries: torch.Tensor, batch: int, num_subclips: int):
+        """Embeddings (B*S, Q, E) of every subclip's (linked) queries and the TCL pairs (key row, reference row): the
+        key is the linked subclip of a neighbouring pair (eq. 2's rows), or the later one without the link."""
+        rows, partners = [], []
+        for b in range(batch):
+            for k in range(num_subclips):
+                j = self._train_partner(k, num_subclips)
+                if j is not None:
+                    rows.append(b * num_subclips + k)
+                    partners.append(b * num_subclips + j)
+        linked = queries
+        if rows:
+            linked = queries.clone()
+            linked[rows] = self.link_head(queries[rows], queries[partners])
+        pairs = []
         for b in range(batch):
             for k in range(num_subclips - 1):
-                i, j = b * num_subclips + k, b * num_subclips + k + 1
-                key = self.link_head(queries[i][None], queries[j][None])[0] if self.link_enabled else queries[i]
-                emb_key, emb_ref = self.embed_head(key), self.embed_head(queries[j])
-                assign = [self._assign(masks[x], targets[x], x) for x in (i, j)]
-                losses = tcl_losses(
-                    emb_key,
-                    emb_ref,
-                    assign[0],
-                    targets[i]["track_ids"],
-                    assign[1],
-                    targets[j]["track_ids"],
-                    self.tcl_cfg.AUX_NEG_MARGIN,
-                    self.tcl_cfg.AUX_HARD_NEG_RATIO,
-                )
-                for name in sums:
-                    sums[name] = sums[name] + losses[name]
-                pairs += 1
-        return {
-            "loss_tcl": sums["loss_tcl"] / pairs * self.tcl_cfg.WEIGHT,
-            "loss_tcl_aux": sums["loss_tcl_aux"] / pairs * self.tcl_cfg.AUX_WEIGHT,
-        }
+                earlier, later = b * num_subclips + k, b * num_subclips + k + 1
+                earlier_linked = self._train_partner(k, num_subclips) == k + 1
+                pairs.append((earlier, later) if earlier_linked else (later, earlier))
+        return self.embed_head(linked), pairs
 
-    def _assign(self, masks: torch.Tensor, target: Dict, index: int) -> torch.Tensor:
-        if self.tcl_cfg.ASSIGNMENT == "iou":
-            return assign_queries_by_iou(masks, target["masks"], self.tcl_cfg.POS_IOU, self.tcl_cfg.NEG_IOU)
-        if self.tcl_cfg.ASSIGNMENT == "hungarian":
-            q_idx, g_idx = self.criterion.last_indices[index]
-            return assign_queries_by_matching(masks.shape[0], q_idx, g_idx)
-        raise ValueError(
-            f"MODEL.TUBE_LINK.TCL.ASSIGNMENT must be 'iou' or 'hungarian', got {self.tcl_cfg.ASSIGNMENT!r}"
-        )
+    def _link(self, queries: torch.Tensor, previous: Optional[torch.Tensor]) -> torch.Tensor:
+        """Test time: (Q, D) queries of the current subclip linked to the previous subclip's (Q', D) queries (eq. 4);
+        unchanged for a video's first subclip or without the link."""
+        if previous is None or not self.link_enabled:
+            return queries
+        previous = previous.to(queries)
+        if self.link_test_mode == "per_index":  # the original: every query its own batch element, sees one query
+            return self.link_head(queries[:, None], previous[:, None])[:, 0]
+        return self.link_head(queries[None], previous[None])[0]
 
     @torch.no_grad()
     def _forward_inference(self, inputs: List[dict]) -> List[Dict[str, torch.Tensor]]:
@@ -183,19 +199,13 @@ class TubeLink(nn.Module):
                 out["pred_masks"][0].float(), size=images.shape[-2:], mode="bilinear", align_corners=False
             )[..., :h, :w]
             queries = out["pred_queries"][0]
-            prev = item.get("prev_queries")
-            if prev is not None and self.link_enabled:
-                prev = prev.to(queries)
-                if self.link_test_mode == "per_index":  # every query its own batch element: attends to one query
-                    queries = self.link_head(queries[:, None], prev[:, None])[:, 0]
-                else:
-                    queries = self.link_head(queries[None], prev[None])[0]
+            linked = self._link(queries, item.get("prev_queries"))
             results.append(
                 {
                     "pred_logits": out["pred_logits"][0],
                     "pred_masks": masks,
-                    "pred_queries": queries,
-                    "pred_embeds": self.embed_head(queries),
+                    "pred_queries": linked if self.link_test_previous == "linked" else queries,
+                    "pred_embeds": self.embed_head(linked) if self.tcl_enabled else queries,
                 }
             )
         return results

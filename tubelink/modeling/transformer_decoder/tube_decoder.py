@@ -38,8 +38,10 @@ class TubeTransformerDecoder(nn.Module):
         mask_dim: int = 256,
         enforce_input_project: bool = False,
         normalize_time: bool = True,
+        init: str = "xavier",
     ) -> None:
-        """dec_layers: number of decoder layers (Mask2Former's DEC_LAYERS - 1)."""
+        """dec_layers: number of decoder layers (Mask2Former's DEC_LAYERS - 1); init: "xavier" (Mask2Former and the
+        original: xavier on every weight matrix of the attention and FFN layers) or "pytorch" (PyTorch's defaults)."""
         super().__init__()
         self.pe_layer = PositionEmbeddingSine3D(hidden_dim // 2, normalize=True, normalize_time=normalize_time)
         self.num_heads = nheads
@@ -68,6 +70,22 @@ class TubeTransformerDecoder(nn.Module):
                 self.input_proj.append(nn.Sequential())
         self.class_embed = nn.Linear(hidden_dim, num_classes + 1)
         self.mask_embed = MLP(hidden_dim, hidden_dim, mask_dim, 3)
+        if init not in ("xavier", "pytorch"):
+            raise ValueError(f"MODEL.MASK_FORMER.DECODER_INIT must be 'xavier' or 'pytorch', got {init!r}")
+        if init == "xavier":
+            self._reset_parameters()
+
+    def _reset_parameters(self) -> None:
+        """Mask2Former's initialisation of the decoder layers: xavier-uniform on every weight matrix of the attention
+        and FFN layers (the original's mmdet port uses xavier-normal, the same variance)."""
+        for layers in (
+            self.transformer_self_attention_layers,
+            self.transformer_cross_attention_layers,
+            self.transformer_ffn_layers,
+        ):
+            for p in layers.parameters():
+                if p.dim() > 1:
+                    nn.init.xavier_uniform_(p)
 
     def forward(
         self, multi_scale_features: List[torch.Tensor], mask_features: torch.Tensor, num_frames: int
@@ -152,4 +170,5 @@ def build_transformer_decoder(cfg, in_channels: int) -> nn.Module:
         cfg.MODEL.SEM_SEG_HEAD.MASK_DIM,
         m.ENFORCE_INPUT_PROJ,
         cfg.MODEL.TUBE_LINK.POSITION_ENCODING_TIME_NORMALIZE,
+        m.DECODER_INIT,
     )
