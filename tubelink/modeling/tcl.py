@@ -149,8 +149,9 @@ class TemporalContrastiveLoss:
             raise ValueError(f"MODEL.TUBE_LINK.TCL.ASSIGNMENT must be one of {ASSIGNMENTS}, got {self.assignment!r}")
 
     @classmethod
-    def from_config(cls, tcl_cfg) -> "TemporalContrastiveLoss":
-        """From the MODEL.TUBE_LINK.TCL node."""
+    def from_config(cls, cfg) -> "TemporalContrastiveLoss":
+        """From the full config (its MODEL.TUBE_LINK.TCL node)."""
+        tcl_cfg = cfg.MODEL.TUBE_LINK.TCL
         return cls(
             tcl_cfg.ASSIGNMENT, tcl_cfg.POS_IOU, tcl_cfg.NEG_IOU, tcl_cfg.AUX_NEG_MARGIN, tcl_cfg.AUX_HARD_NEG_RATIO
         )

@@ -91,7 +91,7 @@ class TubeLink(nn.Module):
         )
         self.criterion = TubeLinkCriterion(
             segmentation,
-            TemporalContrastiveLoss.from_config(tl.TCL) if self.tcl_enabled else None,
+            TemporalContrastiveLoss.from_config(cfg) if self.tcl_enabled else None,
             tl.TCL.WEIGHT,
             tl.TCL.AUX_WEIGHT,
         )
