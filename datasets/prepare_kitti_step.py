@@ -34,9 +34,11 @@ def main() -> None:
 
     if not os.path.isdir(args.src):
         raise InputError(args.src, "--src is not a folder", "give the unpacked official KITTI-STEP release")
-    splits = [s for s in ("train", "val", "test") if os.path.isdir(os.path.join(args.src, "images", s))]
+    splits = [
+        s for s in ("train", "val", "test") for top in ("images", "panoptic_maps") if os.path.isdir(os.path.join(args.src, top, s))
+    ]
     if not splits:
-        raise InputError(args.src, "no images/{train,val,test} folder: not the official KITTI-STEP layout")
+        raise InputError(args.src, "no images/ or panoptic_maps/ split folder: not the official KITTI-STEP layout")
     for split in ("train", "val", "test"):
         # Either folder may be absent: evaluation reads the panoptic maps only, and the test split has no maps.
         roots = {kind: os.path.join(args.src, kind, split) for kind in ("images", "panoptic_maps")}
