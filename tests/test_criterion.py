@@ -246,6 +246,11 @@ def test_segmentation_losses_are_normalised_per_subclip_and_summed():
     torch.manual_seed(1)
     joint, _ = seg(outputs, targets)  # 2 and 3 tubes normalised together weigh the subclips differently
     assert abs(joint["loss_dice"].item() - losses["loss_dice"].item()) > 0.1
+    torch.manual_seed(1)
+    together, _ = TubeLinkCriterion(seg, normalization="joint")(outputs, targets, num_subclips=2)
+    assert together["loss_dice"].item() == pytest.approx(joint["loss_dice"].item(), rel=1e-5)
+    with pytest.raises(ValueError, match="SEGMENTATION_LOSS_NORM"):
+        TubeLinkCriterion(seg, normalization="per_clip")
 
 
 def test_criterion_computes_tcl_from_its_own_matching_with_counts():

@@ -180,6 +180,9 @@ def add_tubelink_config(cfg: CN) -> None:
     tl.NUM_FRAMES = 2  # n: frames per training subclip (tube)
     tl.NUM_SUBCLIPS = 2  # subclips per training clip; TCL and CTL act between neighbours
     tl.POSITION_ENCODING_TIME_NORMALIZE = True  # normalise the 3-D PE's t-term by n (as the original)
+    # "per_subclip": each subclip's segmentation losses normalised on their own, then summed (the original);
+    # "joint": all subclips of a batch normalised together
+    tl.SEGMENTATION_LOSS_NORM = "per_subclip"
     tl.LINK = CN({"ENABLED": True})
     tl.LINK.NHEADS = 8
     tl.LINK.DIM_FEEDFORWARD = 1024

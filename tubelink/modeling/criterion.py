@@ -5,7 +5,8 @@ losses of a set of subclips normalised together, names `loss_ce`, `loss_mask`, `
 and `loss_*_{i}` for aux prediction i (deep supervision, each layer with the same weights, as Mask2Former and the
 original), already multiplied by their weights.
 `TubeLinkCriterion(outputs, targets, num_subclips, embeds, pairs) -> (weighted losses, scalars)`: the segmentation
-losses of each subclip normalised on their own and summed over the subclips of a clip (as the original code), plus
+losses of each subclip normalised on their own and summed over the subclips of a clip (as the original code; or all
+subclips normalised together), plus
 temporal contrastive learning between the given subclip pairs on the last layer's matching; `scalars` are counts to
 log (TCL positive / negative pairs), not losses.
 targets[b] = {"labels": int64 (G,), "masks": bool (G, n, H, W), "ignore": optional bool (n, H, W), "is_thing": bool
@@ -26,7 +27,9 @@ from .matcher import TubeHungarianMatcher
 from .point_sampling import point_sample, tube_to_long_image, uncertain_point_coords
 from .tcl import TemporalContrastiveLoss
 
-__all__ = ["TubeSetCriterion", "TubeLinkCriterion", "select_subclips"]
+__all__ = ["TubeSetCriterion", "TubeLinkCriterion", "select_subclips", "NORMALIZATIONS"]
+
+NORMALIZATIONS = ("per_subclip", "joint")
 
 
 class TubeSetCriterion(nn.Module):
@@ -128,9 +131,17 @@ class TubeLinkCriterion(nn.Module):
         tcl: Optional[TemporalContrastiveLoss] = None,
         tcl_weight: float = 0.25,
         tcl_aux_weight: float = 1.0,
+        normalization: str = "per_subclip",
     ) -> None:
-        """tcl: None trains without association losses; tcl_weight / tcl_aux_weight: weights of eqs. 2 and 3."""
+        """tcl: None trains without association losses; tcl_weight / tcl_aux_weight: weights of eqs. 2 and 3;
+        normalization: "per_subclip" (the original: each subclip's segmentation losses normalised on their own, then
+        summed) or "joint" (all subclips of the batch normalised together)."""
         super().__init__()
+        if normalization not in NORMALIZATIONS:
+            raise ValueError(
+                f"MODEL.TUBE_LINK.SEGMENTATION_LOSS_NORM must be one of {NORMALIZATIONS}, got {normalization!r}"
+            )
+        self.normalization = normalization
         self.segmentation = segmentation
         self.tcl = tcl
         self.tcl_weight, self.tcl_aux_weight = tcl_weight, tcl_aux_weight
@@ -157,10 +168,11 @@ class TubeLinkCriterion(nn.Module):
             raise ValueError(f"{total} subclips cannot be grouped into clips of {num_subclips}")
         losses: Dict[str, torch.Tensor] = {}
         matching: Dict[int, Tuple[torch.Tensor, torch.Tensor]] = {}
-        # Subclip k of every clip is normalised on its own (the original: one loss per subclip, the mask count
-        # averaged over GPUs, each of them holding one clip), and the subclips' losses are summed.
-        for k in range(num_subclips):
-            rows = list(range(k, total, num_subclips))
+        # per_subclip: subclip k of every clip is normalised on its own (the original: one loss per subclip, the mask
+        # count averaged over GPUs, each of them holding one clip), and the subclips' losses are summed.
+        groups = num_subclips if self.normalization == "per_subclip" else 1
+        for k in range(groups):
+            rows = list(range(k, total, groups))
             part, indices = self.segmentation(select_subclips(outputs, rows), [targets[r] for r in rows])
             for name, value in part.items():
                 losses[name] = losses[name] + value if name in losses else value

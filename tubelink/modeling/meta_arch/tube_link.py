@@ -94,6 +94,7 @@ class TubeLink(nn.Module):
             TemporalContrastiveLoss.from_config(cfg) if self.tcl_enabled else None,
             tl.TCL.WEIGHT,
             tl.TCL.AUX_WEIGHT,
+            tl.SEGMENTATION_LOSS_NORM,
         )
         self.frames_per_subclip = tl.NUM_FRAMES
         self.size_divisibility = max(mf.SIZE_DIVISIBILITY, self.backbone.size_divisibility)
