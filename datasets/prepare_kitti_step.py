@@ -34,10 +34,8 @@ def main() -> None:
 
     if not os.path.isdir(args.src):
         raise InputError(args.src, "--src is not a folder", "give the unpacked official KITTI-STEP release")
-    splits = [
-        s for s in ("train", "val", "test") for top in ("images", "panoptic_maps") if os.path.isdir(os.path.join(args.src, top, s))
-    ]
-    if not splits:
+    layouts = [os.path.join(args.src, top, s) for s in ("train", "val", "test") for top in ("images", "panoptic_maps")]
+    if not any(os.path.isdir(folder) for folder in layouts):
         raise InputError(args.src, "no images/ or panoptic_maps/ split folder: not the official KITTI-STEP layout")
     for split in ("train", "val", "test"):
         # Either folder may be absent: evaluation reads the panoptic maps only, and the test split has no maps.
