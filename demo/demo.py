@@ -178,7 +178,7 @@ def main(argv=None) -> None:
     def run_model(items):
         with autocast:
             out = model(items)
-        return [{k: v.float() for k, v in o.items()} for o in out]
+        return [{k: v.float() if isinstance(v, torch.Tensor) else v for k, v in o.items()} for o in out]
 
     for spec, source in sources:
         predictor = VideoPredictor(

@@ -23,8 +23,8 @@ from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence
 import numpy as np
 import pycocotools.mask as mask_util
 import torch
-import torch.nn.functional as F
 
+from ..modeling.mask_logits import TubeMaskLogits
 from ..modeling.postprocess import instance_inference, panoptic_fusion, semantic_inference
 from ..tracking import Tracker, TubeDetections
 
@@ -87,7 +87,10 @@ class VideoPredictor:
         (out,) = self.model([item])
         self._prev_queries = out["pred_queries"]
         size = (int(window[0]["height"]), int(window[0]["width"]))
-        masks = F.interpolate(out["pred_masks"].float(), size=size, mode="bilinear", align_corners=False)
+        masks = out["pred_masks"]
+        if not isinstance(masks, TubeMaskLogits):  # dense logits at the model's input size
+            masks = TubeMaskLogits.dense(masks)
+        masks = masks.resized(size)  # rows are computed when post-processing selects them
         results = getattr(self, f"_{self.task}")(out, masks, start)
         for t in range(real):
             index = start + t
