@@ -114,12 +114,12 @@ class VideoPredictor:
                 scores=torch.tensor([s["score"] for s in things]),
                 labels=torch.tensor([s["category_id"] for s in things]),
                 frame_index=start,
-                masks=torch.stack([panoptic == s["id"] for s in things]),
+                num_frames=masks.shape[1],  # no masks: panoptic segments never overlap, so no duplicates to remove
             )
             ids = self.tracker.update(det)
         track_of = {s["id"]: int(i) for s, i in zip(things, ids.tolist())}
         remap = torch.zeros(len(segments) + 1, dtype=torch.int64)
-        infos = []
+        infos, segment_of_info = [], []
         for s in segments:
             if s["isthing"]:
                 tid = track_of[s["id"]]
@@ -129,6 +129,7 @@ class VideoPredictor:
             else:
                 tid, new_id = -1, 1 + s["category_id"]
             remap[s["id"]] = new_id
+            segment_of_info.append(s["id"])
             infos.append(
                 {
                     "id": new_id,
@@ -139,8 +140,12 @@ class VideoPredictor:
                 }
             )
         video_ids = remap[panoptic.long()].to(torch.int32)
+        # the segments present in each frame, from the (n, id) presence table of one pass over the pixels
+        present = torch.zeros(masks.shape[1], len(segments) + 1, dtype=torch.bool)
+        frame = torch.arange(masks.shape[1])[:, None].expand(-1, panoptic[0].numel())
+        present[frame.reshape(-1), panoptic.reshape(-1).long()] = True
         return [
-            {"panoptic_seg": (video_ids[t].numpy(), [i for i in infos if (video_ids[t] == i["id"]).any()])}
+            {"panoptic_seg": (video_ids[t].numpy(), [i for i, s in zip(infos, segment_of_info) if present[t, s]])}
             for t in range(masks.shape[1])
         ]
 
@@ -164,8 +169,8 @@ class VideoPredictor:
                 scores=scores[rows],
                 labels=labels[rows],
                 frame_index=start,
-                masks=inst_masks[rows],
-                track_all=True,
+                track_all=True,  # all kept: no duplicate removal, no masks needed
+                num_frames=masks.shape[1],
             )
             tube_of_query = dict(zip(best, self.tracker.update(det).tolist()))
             for i in keep:
