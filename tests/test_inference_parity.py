@@ -81,11 +81,13 @@ class PreviousModel:
         ]
 
 
-def _model(task):
+def _model(task, confident=True):
     cfg = small_cfg()
     cfg.MODEL.TUBE_LINK.TASK = task
     torch.manual_seed(0)
     model = build_model(cfg).eval()
+    if not confident:
+        return cfg, model
     with torch.no_grad():  # confident real classes, so that VPS keeps segments above OBJECT_MASK_THRESHOLD
         dec = model.sem_seg_head.predictor
         dec.class_embed.weight.normal_(0.0, 3.0)
@@ -165,3 +167,39 @@ def test_predictor_outputs_equal_the_previous_inference(task, window, out_size):
             assert (x["track_id"], x["category_id"], x["segmentations"]) == (
                 y["track_id"], y["category_id"], y["segmentations"])
             assert x["score"] == pytest.approx(y["score"], abs=1e-6)
+
+
+def test_bf16_autocast_stays_close_to_fp32_with_fp32_deformable_sampling(monkeypatch):
+    """TEST.AMP: the pixel decoder's projections / FFNs / convolutions run in bf16 under autocast, the deformable
+    sampling in fp32, and the outputs stay close to fp32."""
+    import tubelink.modeling.ops.ms_deform_attn as msda
+    from tubelink.inference.predictor import amp_dtype_from_config
+
+    cfg, model = _model("vis", confident=False)  # plain random weights: no amplified logits
+    image = next(_frames())["image"][None].repeat(2, 1, 1, 1)
+    sampled, projected = [], []
+    core = msda.ms_deform_attn_core
+
+    def recording_core(value, shapes, locations, weights):
+        sampled.append((value.dtype, locations.dtype, weights.dtype))
+        return core(value, shapes, locations, weights)
+
+    monkeypatch.setattr(msda, "ms_deform_attn_core", recording_core)
+    attn = model.sem_seg_head.pixel_decoder.transformer.encoder.layers[0].self_attn
+    attn.value_proj.register_forward_hook(lambda m, i, o: projected.append(o.dtype))
+    (fp32,) = model([{"image": image}])
+    cfg.TEST.AMP.ENABLED = True
+    predictor = VideoPredictor.from_config(cfg, model, "vis", [True] * 9)
+    assert predictor.amp_dtype == amp_dtype_from_config(cfg) == torch.bfloat16
+    sampled.clear(), projected.clear()
+    bf16 = predictor._model_outputs({"image": image})
+    assert projected == [torch.bfloat16] and set(sampled) == {(torch.float32,) * 3}
+    assert bf16["pred_masks"].logits.dtype == torch.bfloat16 and bf16["pred_logits"].dtype == torch.float32
+    probs_fp32, probs_bf16 = fp32["pred_logits"].softmax(-1), bf16["pred_logits"].softmax(-1)
+    assert (probs_fp32 - probs_bf16).abs().max() < 0.05
+    masks_fp32, masks_bf16 = fp32["pred_masks"].to_dense(), bf16["pred_masks"].to_dense()
+    assert ((masks_fp32 > 0) == (masks_bf16 > 0)).float().mean() > 0.97
+    assert torch.nn.functional.cosine_similarity(bf16["pred_embeds"], fp32["pred_embeds"], dim=1).min() > 0.99
+    cfg.TEST.AMP.DTYPE = "float64"
+    with pytest.raises(ValueError, match="TEST.AMP.DTYPE"):
+        amp_dtype_from_config(cfg)
