@@ -33,7 +33,6 @@ from tubelink.data.clip_transforms import ClipAugmentation, apply_to_image  # no
 from tubelink.inference import VideoPredictor  # noqa: E402
 from tubelink.modeling import build_model  # noqa: E402
 from tubelink.modeling.meta_arch.tube_link import resolve_task  # noqa: E402
-from tubelink.tracking import build_tracker  # noqa: E402
 from tubelink.utils.errors import InputError, require_output_folder, run_command  # noqa: E402
 from tubelink.utils.video_io import VideoWriter, open_video_source  # noqa: E402
 from tubelink.utils.visualizer import draw_segments, draw_semantic  # noqa: E402
@@ -58,7 +57,9 @@ def parse_args(argv=None):
         "--window", type=_positive_int, default=None, help="frames per subclip n (default: TEST.WINDOW_SIZE)"
     )
     parser.add_argument("--save-frames", action="store_true", help="also write annotated per-frame PNGs")
-    parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast (fast on CPUs with AMX)")
+    parser.add_argument(
+        "--bf16", action="store_true", help="bfloat16 autocast: --opts TEST.AMP.ENABLED True (fast with AMX)"
+    )
     parser.add_argument(
         "--engine",
         choices=("native", "detectron2"),
@@ -72,7 +73,10 @@ def parse_args(argv=None):
     )
     parser.add_argument("--debug", action="store_true", help="show the traceback of errors (also TUBELINK_DEBUG=1)")
     parser.add_argument("--opts", nargs=argparse.REMAINDER, default=[], help="KEY VALUE config overrides")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.bf16:  # one switch for inference precision: the config's
+        args.opts = ["TEST.AMP.ENABLED", "True", "TEST.AMP.DTYPE", "bfloat16"] + list(args.opts)
+    return args
 
 
 def _frames(source, augmentation):
@@ -169,29 +173,8 @@ def main(argv=None) -> None:
     meta = MetadataCatalog.get(cfg.DATASETS.TRAIN[0] if cfg.DATASETS.TRAIN else cfg.DATASETS.TEST[0])
     names, colors, is_thing = meta.stuff_classes, meta.stuff_colors, meta.is_thing
     task = resolve_task(cfg)
-    window = args.window or cfg.TEST.WINDOW_SIZE
-    tests = cfg.MODEL.MASK_FORMER.TEST
-    autocast = torch.autocast(
-        "cpu" if not torch.cuda.is_available() else "cuda", dtype=torch.bfloat16, enabled=args.bf16
-    )
-
-    def run_model(items):
-        with autocast:
-            out = model(items)
-        return [{k: v.float() for k, v in o.items()} for o in out]
-
     for spec, source in sources:
-        predictor = VideoPredictor(
-            run_model,
-            task,
-            is_thing,
-            build_tracker(cfg),
-            window,
-            cfg.TEST.WINDOW_OVERLAP,
-            tests.OBJECT_MASK_THRESHOLD,
-            tests.OVERLAP_THRESHOLD,
-            tests.INSTANCES_PER_VIDEO,
-        )
+        predictor = VideoPredictor.from_config(cfg, model, task, is_thing, window=args.window)
         stream = _frames(source, ClipAugmentation.from_config(cfg, is_train=False))
         rgb_of = {}
 
@@ -242,7 +225,8 @@ def main(argv=None) -> None:
                 for inst in predictor.video_instances()
             ]
         with open(os.path.join(args.output, f"{source.name}.json"), "w") as f:
-            json.dump({"input": spec, "fps": source.fps, "task": task, "window": window, "results": segments_json}, f)
+            summary = {"input": spec, "fps": source.fps, "task": task, "window": predictor.window}
+            json.dump(dict(summary, results=segments_json), f)
         print(f"{spec} -> {video_path} ({writer.frames_written} frames at {source.fps:.2f} fps)")
 
 

@@ -139,7 +139,7 @@ def test_overfits_one_synthetic_clip(tmp_path, monkeypatch):
     ious = []
     for k, sub in enumerate(clip["subclips"]):
         (out,) = model([{"image": clip["image"][k * n : (k + 1) * n]}])
-        pred = out["pred_masks"] > 0  # (Q, n, H, W)
+        pred = out["pred_masks"].to_dense() > 0  # (Q, n, H, W)
         gt = sub["masks"]
         inter = (pred[:, None] & gt[None]).flatten(2).sum(-1).float()
         union = (pred[:, None] | gt[None]).flatten(2).sum(-1).float()

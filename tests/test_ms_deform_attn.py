@@ -65,7 +65,7 @@ def test_core_gradcheck_float64():
     )
 
 
-def test_module_shapes_fp32_island_under_bf16_autocast():
+def test_module_shapes_fp32_sampling_under_bf16_autocast():
     torch.manual_seed(0)
     attn = MSDeformAttn(d_model=32, n_levels=2, n_heads=4, n_points=2)
     s = sum(h * w for h, w in SHAPES)
@@ -75,7 +75,9 @@ def test_module_shapes_fp32_island_under_bf16_autocast():
     assert out.shape == (2, s, 32) and out.dtype == torch.float32
     with torch.autocast("cpu", dtype=torch.bfloat16):
         out_bf16 = attn(query.bfloat16(), ref, value.bfloat16(), SHAPES)
-    assert out_bf16.dtype == torch.float32 and torch.isfinite(out_bf16).all()
+    # the output projection follows autocast; the sampling in between ran in fp32 (close to the fp32 result)
+    assert out_bf16.dtype == torch.bfloat16 and torch.isfinite(out_bf16).all()
+    assert torch.allclose(out_bf16.float(), out, atol=0.05, rtol=0.05)
     assert [n for n, _ in attn.named_parameters()] == [
         "sampling_offsets.weight",
         "sampling_offsets.bias",

@@ -91,14 +91,17 @@ def test_offline_vipseg_equals_official_and_refuses_mismatched_videos(tmp_path, 
         MetadataCatalog.remove(name)
 
 
-def test_offline_command_imports_no_torch(datasets_root):
-    """Evaluating files needs no torch: `python -m tubelink.evaluation.offline` never imports it (issue 13)."""
-    name = "synthetic_kitti_step_val"
+@pytest.mark.parametrize("fmt,metric", [("kitti_step", "STQ"), ("vipseg", "VPQ"), ("vspw", "mIoU"), ("ytvis", "AP")])
+def test_offline_command_imports_no_torch(datasets_root, fmt, metric):
+    """Evaluating files needs no torch: `python -m tubelink.evaluation.offline` never imports it (issue 13), for
+    every format (VPQ + STQ, mIoU + mVC, YouTube-VIS AP)."""
+    name = f"synthetic_{fmt}_val"
     out_dir = str(datasets_root / "submission")
     writer = build_submission_writer(name, out_dir)
     for video in DatasetCatalog.get(name)[:2]:
         for inp, out in ground_truth_outputs(name, video):
             writer.process([inp], [out])
+    writer.close()
     code = (
         "import runpy, sys; sys.argv = ['offline', '--dataset', sys.argv[1], '--predictions', sys.argv[2], "
         "'--missing-as-empty']\ntry:\n    runpy.run_module('tubelink.evaluation.offline', run_name='__main__')\n"
@@ -107,7 +110,8 @@ def test_offline_command_imports_no_torch(datasets_root):
     env = dict(os.environ, DETECTRON2_DATASETS=str(datasets_root / "data"))
     proc = subprocess.run([sys.executable, "-c", code, name, out_dir], capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout[: proc.stdout.rindex("}") + 1])["STQ"] < 1.0  # 6 of 8 videos counted empty
+    metrics = json.loads(proc.stdout[: proc.stdout.rindex("}") + 1])
+    assert 0 < metrics[metric] < (100.0 if metric == "VPQ" else 1.0)  # 6 of 8 videos counted empty
     assert proc.stdout.strip().endswith("TORCH False")
 
 

@@ -129,3 +129,18 @@ def test_build_tracker_from_config():
     cfg.MODEL.TRACKER.MATCH_METRIC = "l2"
     with pytest.raises(ValueError, match="MATCH_METRIC"):
         build_tracker(cfg)
+
+
+@pytest.mark.parametrize("make", TRACKERS)
+def test_non_overlapping_tubes_need_no_masks(make):
+    """Panoptic segments never overlap, so duplicate removal never fires: tracking them without masks (the VPS
+    predictor's compact detections) gives the ids tracking with their masks gives, births and matches alike."""
+    ident = _identities(num=3)
+    with_masks, without = make(), make()
+    for step in range(6):
+        ents = [(ident[k], 1, score, _box_tube(10 * k, 4)) for k, score in enumerate((0.9, 0.6, 0.4))]
+        det = _detections(ents, step * N_FRAMES, noise_seed=step, noise=1.5)
+        compact = TubeDetections(det.embeds, det.scores, det.labels, det.frame_index, num_frames=N_FRAMES)
+        assert with_masks.update(det).tolist() == without.update(compact).tolist()
+    assert with_masks.memory.ids() == without.memory.ids()
+    assert torch.equal(with_masks.memory.stacked()[0], without.memory.stacked()[0])

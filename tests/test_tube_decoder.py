@@ -25,11 +25,19 @@ def test_output_shapes_for_any_subclip_length(n):
     b, h, w = 2, 32, 48
     feats = [torch.randn(b * n, 32, h // s, w // s) for s in (32, 16, 8)]
     mask_features = torch.randn(b * n, 32, h // 4, w // 4)
-    out = _decoder()(feats, mask_features, num_frames=n)
+    dec = _decoder().train()  # dropout is 0: training differs by its deep supervision only
+    out = dec(feats, mask_features, num_frames=n)
     assert out["pred_logits"].shape == (b, 7, 6)
     assert out["pred_masks"].shape == (b, 7, n, h // 4, w // 4)
     assert out["pred_queries"].shape == (b, 7, 32)
     assert len(out["aux_outputs"]) == 3 and out["aux_outputs"][0]["pred_masks"].shape == out["pred_masks"].shape
+    # inference: the same last prediction (attention masks from features resized to the attention sizes, shared
+    # by the heads), without the intermediate predictions
+    with torch.no_grad():
+        fast = dec.eval()(feats, mask_features, num_frames=n)
+    assert set(fast) == {"pred_logits", "pred_masks", "pred_queries"}
+    for key in fast:
+        assert torch.allclose(fast[key], out[key], atol=1e-5, rtol=0), key
 
 
 def test_frames_of_one_subclip_interact_but_clips_do_not():

@@ -246,6 +246,8 @@ def add_tubelink_config(cfg: CN) -> None:
 
     cfg.TEST.WINDOW_SIZE = 2  # n at inference, independent of training
     cfg.TEST.WINDOW_OVERLAP = 0
+    # inference autocast (evaluation, --eval-only, demo): bfloat16 or float16; the deformable sampling stays fp32
+    cfg.TEST.AMP = CN({"ENABLED": False, "DTYPE": "bfloat16"})
 
 
 _C = base_detectron2_config()

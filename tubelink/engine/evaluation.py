@@ -22,7 +22,6 @@ from ..data.mappers import iter_test_frames
 from ..evaluation import build_evaluator
 from ..inference import VideoPredictor
 from ..modeling.meta_arch.tube_link import TASK_OF_EVALUATOR
-from ..tracking import build_tracker
 from ..utils import comm
 
 __all__ = ["class_mapping", "SplitView", "predict_video", "evaluate_model"]
@@ -98,18 +97,7 @@ def predict_video(cfg, model: torch.nn.Module, view: SplitView, video: dict) -> 
     VPS / VSS: one pair per frame ({"video", "frame_index"}, per-frame output). VIS: one pair per video
     ({"video"}, {"instances": video-level instances}).
     """
-    tests = cfg.MODEL.MASK_FORMER.TEST
-    predictor = VideoPredictor(
-        model,
-        view.task,
-        view.is_thing,
-        build_tracker(cfg),
-        cfg.TEST.WINDOW_SIZE,
-        cfg.TEST.WINDOW_OVERLAP,
-        tests.OBJECT_MASK_THRESHOLD,
-        tests.OVERLAP_THRESHOLD,
-        tests.INSTANCES_PER_VIDEO,
-    )
+    predictor = VideoPredictor.from_config(cfg, model, view.task, view.is_thing)
     augmentation = ClipAugmentation.from_config(cfg, is_train=False)
     for out in predictor(iter_test_frames(video, augmentation)):
         if view.task != "vis":

@@ -23,12 +23,25 @@ from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence
 import numpy as np
 import pycocotools.mask as mask_util
 import torch
-import torch.nn.functional as F
 
+from ..modeling.mask_logits import TubeMaskLogits
 from ..modeling.postprocess import instance_inference, panoptic_fusion, semantic_inference
-from ..tracking import Tracker, TubeDetections
+from ..tracking import Tracker, TubeDetections, build_tracker
 
-__all__ = ["VideoPredictor"]
+__all__ = ["VideoPredictor", "amp_dtype_from_config"]
+
+
+AMP_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def amp_dtype_from_config(cfg) -> Optional[torch.dtype]:
+    """TEST.AMP: the inference autocast dtype (None when TEST.AMP.ENABLED is off)."""
+    amp = cfg.TEST.AMP
+    if not amp.ENABLED:
+        return None
+    if amp.DTYPE not in AMP_DTYPES:
+        raise ValueError(f"TEST.AMP.DTYPE must be one of {sorted(AMP_DTYPES)}, got {amp.DTYPE!r}")
+    return AMP_DTYPES[amp.DTYPE]
 
 
 class VideoPredictor:
@@ -45,7 +58,9 @@ class VideoPredictor:
         object_mask_threshold: float = 0.8,
         overlap_threshold: float = 0.8,
         instances_per_window: int = 10,
+        amp_dtype: Optional[torch.dtype] = None,
     ) -> None:
+        """amp_dtype: run the model under autocast in this dtype (torch.bfloat16 / torch.float16); None: fp32."""
         if task not in ("vps", "vss", "vis"):
             raise ValueError(f"task must be vps, vss or vis, got {task!r}")
         if window < 1 or not 0 <= overlap < window:
@@ -55,6 +70,44 @@ class VideoPredictor:
         self.object_mask_threshold, self.overlap_threshold = object_mask_threshold, overlap_threshold
         self.instances_per_window = instances_per_window
         self.num_classes = len(self.is_thing)
+        self.amp_dtype = amp_dtype
+
+    @classmethod
+    def from_config(
+        cls,
+        cfg,
+        model: Callable,
+        task: str,
+        is_thing: Sequence[bool],
+        window: Optional[int] = None,
+        tracker: Optional[Tracker] = None,
+    ) -> "VideoPredictor":
+        """The predictor of evaluation and the demo: MODEL.TRACKER.*, TEST.WINDOW_SIZE (or `window`),
+        TEST.WINDOW_OVERLAP, MODEL.MASK_FORMER.TEST.* thresholds and TEST.AMP (ENABLED, DTYPE)."""
+        tests = cfg.MODEL.MASK_FORMER.TEST
+        return cls(
+            model,
+            task,
+            is_thing,
+            tracker if tracker is not None else build_tracker(cfg),
+            window or cfg.TEST.WINDOW_SIZE,
+            cfg.TEST.WINDOW_OVERLAP,
+            tests.OBJECT_MASK_THRESHOLD,
+            tests.OVERLAP_THRESHOLD,
+            tests.INSTANCES_PER_VIDEO,
+            amp_dtype_from_config(cfg),
+        )
+
+    def _model_outputs(self, item: dict) -> dict:
+        """One subclip through the model (under autocast with `amp_dtype`); tensors back in fp32."""
+        if self.amp_dtype is None:
+            (out,) = self.model([item])
+            return out
+        device = getattr(self.model, "device", torch.device("cpu"))
+        with torch.autocast(torch.device(device).type, dtype=self.amp_dtype):
+            (out,) = self.model([item])
+        # masks stay in the autocast dtype: TubeMaskLogits upsamples selected rows in fp32
+        return {k: v.float() if isinstance(v, torch.Tensor) else v for k, v in out.items()}
 
     def __call__(self, frames: Iterable[dict]) -> Iterator[dict]:
         """frames: per-frame dicts {"image": uint8 (3, H', W'), "height", "width"} of ONE video, in order."""
@@ -84,10 +137,13 @@ class VideoPredictor:
         item = {"image": images}
         if self._prev_queries is not None:
             item["prev_queries"] = self._prev_queries
-        (out,) = self.model([item])
+        out = self._model_outputs(item)
         self._prev_queries = out["pred_queries"]
         size = (int(window[0]["height"]), int(window[0]["width"]))
-        masks = F.interpolate(out["pred_masks"].float(), size=size, mode="bilinear", align_corners=False)
+        masks = out["pred_masks"]
+        if not isinstance(masks, TubeMaskLogits):  # dense logits at the model's input size
+            masks = TubeMaskLogits.dense(masks)
+        masks = masks.resized(size)  # rows are computed when post-processing selects them
         results = getattr(self, f"_{self.task}")(out, masks, start)
         for t in range(real):
             index = start + t
@@ -111,12 +167,12 @@ class VideoPredictor:
                 scores=torch.tensor([s["score"] for s in things]),
                 labels=torch.tensor([s["category_id"] for s in things]),
                 frame_index=start,
-                masks=torch.stack([panoptic == s["id"] for s in things]),
+                num_frames=masks.shape[1],  # no masks: panoptic segments never overlap, so no duplicates to remove
             )
             ids = self.tracker.update(det)
         track_of = {s["id"]: int(i) for s, i in zip(things, ids.tolist())}
         remap = torch.zeros(len(segments) + 1, dtype=torch.int64)
-        infos = []
+        infos, segment_of_info = [], []
         for s in segments:
             if s["isthing"]:
                 tid = track_of[s["id"]]
@@ -126,6 +182,7 @@ class VideoPredictor:
             else:
                 tid, new_id = -1, 1 + s["category_id"]
             remap[s["id"]] = new_id
+            segment_of_info.append(s["id"])
             infos.append(
                 {
                     "id": new_id,
@@ -136,8 +193,12 @@ class VideoPredictor:
                 }
             )
         video_ids = remap[panoptic.long()].to(torch.int32)
+        # the segments present in each frame, from the (n, id) presence table of one pass over the pixels
+        present = torch.zeros(masks.shape[1], len(segments) + 1, dtype=torch.bool)
+        frame = torch.arange(masks.shape[1])[:, None].expand(-1, panoptic[0].numel())
+        present[frame.reshape(-1), panoptic.reshape(-1).long()] = True
         return [
-            {"panoptic_seg": (video_ids[t].numpy(), [i for i in infos if (video_ids[t] == i["id"]).any()])}
+            {"panoptic_seg": (video_ids[t].numpy(), [i for i, s in zip(infos, segment_of_info) if present[t, s]])}
             for t in range(masks.shape[1])
         ]
 
@@ -161,8 +222,8 @@ class VideoPredictor:
                 scores=scores[rows],
                 labels=labels[rows],
                 frame_index=start,
-                masks=inst_masks[rows],
-                track_all=True,
+                track_all=True,  # all kept: no duplicate removal, no masks needed
+                num_frames=masks.shape[1],
             )
             tube_of_query = dict(zip(best, self.tracker.update(det).tolist()))
             for i in keep:

@@ -1,7 +1,8 @@
 """Turning one subclip's tube predictions into task outputs (pure functions).
 
 Inputs everywhere: `pred_logits` (Q, C+1) tube class logits (last column = no object) shared by the tube's frames,
-and `pred_masks` (Q, n, H, W) mask logits at output resolution.
+and `pred_masks` (Q, n, H, W) mask logits at output resolution: a tensor, or a `TubeMaskLogits` that computes the
+rows it is indexed with. Each function selects its queries from the class scores first and indexes only those.
 """
 
 from __future__ import annotations
@@ -91,7 +92,7 @@ def semantic_inference(pred_logits: torch.Tensor, pred_masks: torch.Tensor) -> t
         int64 (n, H, W) class map; every pixel gets one of the C real classes.
     """
     class_probs = pred_logits.float().softmax(-1)[:, :-1]  # (Q, C)
-    scores = torch.einsum("qc,qthw->cthw", class_probs, pred_masks.float().sigmoid())
+    scores = torch.einsum("qc,qthw->cthw", class_probs, pred_masks[:].float().sigmoid())  # every query counts
     return scores.argmax(0)
 
 
@@ -120,7 +121,9 @@ def instance_inference(
     top_scores, flat_idx = class_probs.topk(k)
     queries = torch.div(flat_idx, num_classes, rounding_mode="floor")
     labels = flat_idx % num_classes
-    mask_logits = pred_masks[queries].float()
+    # a query in the top-k with several classes: its mask is computed once
+    unique_queries, row = torch.unique(queries, return_inverse=True)
+    mask_logits = pred_masks[unique_queries].float()[row]
     masks = mask_logits > 0
     mask_probs = mask_logits.sigmoid()
     area = masks.flatten(1).sum(1)

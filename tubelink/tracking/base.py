@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
-from typing import Dict, List, Optional
+from typing import List, Optional
 
 import torch
 
@@ -17,16 +17,18 @@ __all__ = ["TubeDetections", "Tracker", "TrackMemory"]
 
 @dataclass
 class TubeDetections:
-    """The tubes of one subclip that are candidates for tracking.
+    """The tubes of one subclip that are candidates for tracking (compact: one row per tube).
 
     Attributes:
         embeds: (N, D) association embeddings.
         scores: (N,) tube-level class confidences in [0, 1].
         labels: (N,) int64 contiguous class ids.
         frame_index: index in the video of the subclip's first frame.
-        masks: optional bool (N, n, H, W) tube masks, used to remove duplicate tubes.
+        masks: optional bool (N, n, H, W) tube masks, used to remove duplicate tubes; leave None where tubes cannot
+            overlap (panoptic segments) or are all kept (`track_all`).
         track_all: every tube gets an identity, whatever its score and overlaps, matched one-to-one (VIS: the
             top-k instances are all kept, as Mask2Former-VIS and the original, since AP needs the low-scored ones).
+        num_frames: n, frames of the subclip (default: the masks' second dimension, else 1).
     """
 
     embeds: torch.Tensor
@@ -35,6 +37,7 @@ class TubeDetections:
     frame_index: int
     masks: Optional[torch.Tensor] = None
     track_all: bool = False
+    num_frames: Optional[int] = None
 
     def __post_init__(self) -> None:
         n = self.embeds.shape[0]
@@ -45,31 +48,28 @@ class TubeDetections:
             )
         if self.masks is not None and self.masks.shape[0] != n:
             raise ValueError(f"TubeDetections: masks must have N={n} rows, got {tuple(self.masks.shape)}")
+        if self.num_frames is None:
+            self.num_frames = self.masks.shape[1] if self.masks is not None else 1
 
     def __len__(self) -> int:
         return self.embeds.shape[0]
 
 
-@dataclass
-class _Track:
-    embed: torch.Tensor
-    label: int
-    last_frame: int
-
-
 class TrackMemory:
-    """Tracks by id with momentum-updated embeddings and a lifetime in frames."""
+    """Tracks by id with momentum-updated embeddings and a lifetime in frames, held as stacked rows."""
 
     def __init__(self, momentum: float, lifetime_frames: int) -> None:
         """momentum: weight of the new embedding in an update; lifetime_frames: frames a track survives unmatched."""
         self.momentum = momentum
         self.lifetime_frames = lifetime_frames
-        self.tracks: Dict[int, _Track] = {}
-        self._next_id = 0
+        self.reset()
 
     def reset(self) -> None:
         """Forget every track and restart ids at 0."""
-        self.tracks.clear()
+        self._ids: List[int] = []  # row -> track id, in insertion order
+        self._embeds: Optional[torch.Tensor] = None  # (M, D) float32
+        self._labels = torch.zeros(0, dtype=torch.int64)
+        self._last_frame = torch.zeros(0, dtype=torch.int64)
         self._next_id = 0
 
     def new_id(self) -> int:
@@ -79,29 +79,49 @@ class TrackMemory:
 
     def ids(self) -> List[int]:
         """Ids currently in memory (insertion order)."""
-        return list(self.tracks)
+        return list(self._ids)
 
     def stacked(self) -> tuple:
-        """(embeds (M, D), labels (M,), ids list) of the memory, M may be 0."""
-        ids = self.ids()
-        if not ids:
-            return None, None, ids
-        embeds = torch.stack([self.tracks[i].embed for i in ids])
-        labels = torch.tensor([self.tracks[i].label for i in ids], dtype=torch.int64)
-        return embeds, labels, ids
+        """(embeds (M, D), labels (M,), ids list) of the memory; (None, None, []) when empty."""
+        if not self._ids:
+            return None, None, []
+        return self._embeds, self._labels, self.ids()
+
+    def update_many(self, track_ids: List[int], embeds: torch.Tensor, labels: torch.Tensor, frame_index: int) -> None:
+        """Blend (K, D) `embeds` into the tracks `track_ids` that exist, insert the others (in the given order);
+        every one was last seen at `frame_index`. Ids are distinct."""
+        if not track_ids:
+            return
+        embeds, labels = embeds.detach().float(), labels.to(torch.int64).reshape(-1)
+        row_of = {tid: r for r, tid in enumerate(self._ids)}
+        rows = [row_of.get(tid, -1) for tid in track_ids]
+        old = [k for k, r in enumerate(rows) if r >= 0]
+        if old:
+            index = torch.tensor([rows[k] for k in old])
+            blended = (1 - self.momentum) * self._embeds[index] + self.momentum * embeds[old]
+            self._embeds = self._embeds.index_put((index,), blended)
+            self._labels = self._labels.index_put((index,), labels[old])
+            self._last_frame = self._last_frame.index_fill(0, index, frame_index)
+        new = [k for k, r in enumerate(rows) if r < 0]
+        if new:
+            self._ids += [track_ids[k] for k in new]
+            fresh = embeds[new]
+            self._embeds = fresh if self._embeds is None else torch.cat([self._embeds, fresh])
+            self._labels = torch.cat([self._labels, labels[new]])
+            self._last_frame = torch.cat([self._last_frame, torch.full((len(new),), frame_index)])
 
     def update(self, track_id: int, embed: torch.Tensor, label: int, frame_index: int) -> None:
-        """Insert a new track or blend `embed` into an existing one; `frame_index` = last frame it was seen."""
-        embed = embed.detach().float()
-        if track_id in self.tracks:
-            old = self.tracks[track_id]
-            embed = (1 - self.momentum) * old.embed + self.momentum * embed
-        self.tracks[track_id] = _Track(embed, int(label), frame_index)
+        """Insert a new track or blend `embed` (D,) into an existing one; `frame_index` = last frame it was seen."""
+        self.update_many([track_id], embed[None], torch.tensor([int(label)]), frame_index)
 
     def expire(self, frame_index: int) -> None:
         """Before frame `frame_index`: drop tracks unseen for more than `lifetime_frames` frames."""
-        for tid in [t for t, tr in self.tracks.items() if frame_index - tr.last_frame - 1 > self.lifetime_frames]:
-            del self.tracks[tid]
+        alive = frame_index - self._last_frame - 1 <= self.lifetime_frames
+        if bool(alive.all()):
+            return
+        self._ids = [tid for tid, a in zip(self._ids, alive.tolist()) if a]
+        self._embeds = self._embeds[alive] if self._ids else None
+        self._labels, self._last_frame = self._labels[alive], self._last_frame[alive]
 
 
 class Tracker(abc.ABC):

@@ -74,18 +74,19 @@ class MemoryTracker(Tracker):
     def candidates(self, det: TubeDetections) -> List[int]:
         """Indices of tubes to track, by descending score, without low scores and duplicates (all of them with
         `det.track_all`)."""
-        order = [int(i) for i in torch.argsort(det.scores, descending=True, stable=True)]
+        order = torch.argsort(det.scores, descending=True, stable=True)
         if det.track_all:
-            return order
-        order = [i for i in order if det.scores[i] >= self.obj_score_thr]
+            return order.tolist()
+        order = order[det.scores[order] >= self.obj_score_thr]
         if det.masks is None or len(order) < 2:
-            return order
+            return order.tolist()
         iou = mask_iou_matrix(det.masks[order], det.masks[order])
-        kept: List[int] = []
-        for row, i in enumerate(order):
-            if all(iou[row, order.index(k)] <= self.nms_iou_thr for k in kept):
-                kept.append(i)
-        return kept
+        # greedy NMS in score order: a tube survives unless it overlaps a surviving higher-scored one
+        kept_rows: List[int] = []
+        for row in range(len(order)):
+            if not kept_rows or bool((iou[row, kept_rows] <= self.nms_iou_thr).all()):
+                kept_rows.append(row)
+        return order[kept_rows].tolist()
 
     @abc.abstractmethod
     def match(self, embeds: torch.Tensor, labels: torch.Tensor) -> List[Tuple[int, int]]:
@@ -107,7 +108,12 @@ class MemoryTracker(Tracker):
 
     def update(self, det: TubeDetections) -> torch.Tensor:
         """Assign persistent ids to the subclip's tubes (int64 (N,), -1 = not tracked)."""
-        last_frame = det.frame_index + (det.masks.shape[1] - 1 if det.masks is not None else 0)
+        ids, _ = self._update(det)
+        return ids
+
+    def _update(self, det: TubeDetections) -> Tuple[torch.Tensor, List[int]]:
+        """`update`, also returning the candidates (computed once per subclip)."""
+        last_frame = det.frame_index + det.num_frames - 1
         self.memory.expire(det.frame_index)
         ids = torch.full((len(det),), -1, dtype=torch.int64)
         cands = self.candidates(det)
@@ -116,13 +122,15 @@ class MemoryTracker(Tracker):
             match = self.match_one_to_one if det.track_all else self.match
             for row, mem_row in match(det.embeds[cands], det.labels[cands]):
                 ids[cands[row]] = memory_ids[mem_row]
-        for i in cands:
-            if ids[i] < 0 and (det.track_all or det.scores[i] >= self.init_score_thr):
-                ids[i] = self.memory.new_id()
-        for i in cands:
-            if ids[i] >= 0:
-                self.memory.update(int(ids[i]), det.embeds[i], int(det.labels[i]), last_frame)
-        return ids
+        cand_ids = ids[cands].tolist()
+        for k, i in enumerate(cands):
+            if cand_ids[k] < 0 and (det.track_all or bool(det.scores[i] >= self.init_score_thr)):
+                cand_ids[k] = ids[i] = self.memory.new_id()
+        tracked = [k for k, tid in enumerate(cand_ids) if tid >= 0]
+        if tracked:
+            rows = [cands[k] for k in tracked]
+            self.memory.update_many([cand_ids[k] for k in tracked], det.embeds[rows], det.labels[rows], last_frame)
+        return ids, cands
 
 
 @TRACKER_REGISTRY.register()
@@ -171,8 +179,7 @@ class QuasiDenseTracker(MemoryTracker):
 
     def update(self, det: TubeDetections) -> torch.Tensor:
         """As MemoryTracker.update, then keep this subclip's untracked candidates as backdrops."""
-        ids = super().update(det)
-        cands = self.candidates(det)
+        ids, cands = self._update(det)
         untracked = [i for i in cands if ids[i] < 0]
         self.backdrops = det.embeds[untracked].detach().float() if untracked else None
         return ids

@@ -50,7 +50,15 @@ class CrossAttentionLayer(nn.Module):
         pos: Optional[torch.Tensor] = None,
         query_pos: Optional[torch.Tensor] = None,
     ) -> torch.Tensor:
-        """tgt (B, Q, C), memory (B, L, C), memory_mask bool (B*heads, Q, L) True = blocked -> (B, Q, C)."""
+        """tgt (B, Q, C), memory (B, L, C), memory_mask bool (B, Q, L) True = blocked, shared by every head ->
+        (B, Q, C)."""
+        if memory_mask is not None:
+            # nn.MultiheadAttention broadcasts a 2-D mask over batch and heads; a 3-D one must list every head.
+            if memory_mask.shape[0] == 1:
+                memory_mask = memory_mask[0]
+            else:
+                heads = self.multihead_attn.num_heads
+                memory_mask = memory_mask[:, None].expand(-1, heads, -1, -1).flatten(0, 1)
         out = self.multihead_attn(
             _with_pos(tgt, query_pos), _with_pos(memory, pos), memory, attn_mask=memory_mask, need_weights=False
         )[0]

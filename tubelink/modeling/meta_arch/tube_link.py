@@ -7,7 +7,8 @@ like the first subclip of a video at test time, is not linked -- and the associa
 of neighbouring subclips are contrasted (TCL). `TubeLinkCriterion` computes every loss.
 
 Inference input: [{"image": uint8 (n, 3, H, W), optional "prev_queries": (Q, D) the previous subclip's
-"pred_queries"}] -> [{"pred_logits": (Q, C+1), "pred_masks": (Q, n, H, W) logits at input size, "pred_queries":
+"pred_queries"}] -> [{"pred_logits": (Q, C+1), "pred_masks": `TubeMaskLogits` (Q, n, H, W) logits at input size,
+computed for the queries post-processing selects (`pred_masks[idx]`, `.resized(size)`), "pred_queries":
 (Q, D) what the next subclip links to (the raw decoder queries; the linked ones with LINK.TEST_PREVIOUS "linked"),
 "pred_embeds": (Q, E) association features: Emb(queries linked to "prev_queries"), or the raw queries when TCL did not
 train the link and embedding heads}].
@@ -31,6 +32,7 @@ from ..backbone import build_backbone
 from ...utils.events import put_scalars
 from ..criterion import TubeLinkCriterion, TubeSetCriterion
 from ..heads import CrossTubeLink, TubeLinkHead, build_embed_head
+from ..mask_logits import TubeMaskLogits
 from ..matcher import TubeHungarianMatcher
 from ..registry import META_ARCH_REGISTRY
 from ..tcl import TemporalContrastiveLoss
@@ -196,9 +198,8 @@ class TubeLink(nn.Module):
             n = item["image"].shape[0]
             images, (h, w) = self._images(item["image"])
             out = self._segment(images, n)
-            masks = F.interpolate(
-                out["pred_masks"][0].float(), size=images.shape[-2:], mode="bilinear", align_corners=False
-            )[..., :h, :w]
+            # upsampled only for the queries post-processing selects (TubeMaskLogits), not all Q x n
+            masks = TubeMaskLogits(out["pred_masks"][0], images.shape[-2:], (h, w))
             queries = out["pred_queries"][0]
             linked = self._link(queries, item.get("prev_queries"))
             results.append(

@@ -2,8 +2,9 @@
 
 The core samples each level with `F.grid_sample` (bilinear, zero padding, align_corners=False, which is the
 CUDA kernel's `location * size - 0.5` convention) and accumulates the weighted samples level by level, so the
-transient memory is one level's samples rather than all levels stacked. It runs in float32 (or float64) even
-under autocast: sampling locations need the precision. Parameter names follow Mask2Former's MSDeformAttn
+transient memory is one level's samples rather than all levels stacked. Under autocast the value and output
+projections run in the autocast dtype; the sampling locations, attention weights and sampling stay in float32 (or
+float64): locations need the precision. Parameter names follow Mask2Former's MSDeformAttn
 (`sampling_offsets`, `attention_weights`, `value_proj`, `output_proj`) so COCO checkpoints load.
 """
 
@@ -100,10 +101,13 @@ class MSDeformAttn(nn.Module):
             (B, Q, C).
         """
         b, q, _ = query.shape
+        # Under autocast the value and output projections run in the low-precision dtype; the sampling locations
+        # (offsets, attention weights) and the bilinear sampling itself stay in fp32, where they need the precision.
+        v = self.value_proj(value)
         dtype = torch.float64 if query.dtype == torch.float64 else torch.float32
         with torch.autocast(device_type=query.device.type, enabled=False):
-            query, value, reference_points = query.to(dtype), value.to(dtype), reference_points.to(dtype)
-            v = self.value_proj(value).view(b, value.shape[1], self.n_heads, self.d_model // self.n_heads)
+            query, reference_points = query.to(dtype), reference_points.to(dtype)
+            v = v.to(dtype).view(b, value.shape[1], self.n_heads, self.d_model // self.n_heads)
             offsets = self.sampling_offsets(query).view(b, q, self.n_heads, self.n_levels, self.n_points, 2)
             weights = self.attention_weights(query).view(b, q, self.n_heads, self.n_levels * self.n_points)
             weights = weights.softmax(-1).view(b, q, self.n_heads, self.n_levels, self.n_points)
@@ -111,4 +115,4 @@ class MSDeformAttn(nn.Module):
             normalizer = torch.tensor([[w, h] for h, w in spatial_shapes], dtype=dtype, device=query.device)
             locations = reference_points[:, :, None, :, None, :] + offsets / normalizer[None, None, None, :, None, :]
             out = ms_deform_attn_core(v, spatial_shapes, locations, weights)
-            return self.output_proj(out)
+        return self.output_proj(out)

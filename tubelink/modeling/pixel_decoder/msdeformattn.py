@@ -3,8 +3,9 @@
 res3..res5 are projected to `conv_dim` channels (`input_proj`: 1x1 conv + GroupNorm), refined jointly by an
 encoder of deformable self-attention layers (`transformer.encoder.layers.i`: self_attn -> norm1 -> FFN -> norm2,
 post-norm) with a sine position encoding plus a learned level embedding, then an FPN step adds res2
-(`adapter_1`, `layer_1`) and `mask_features` gives the stride-4 per-pixel embeddings. Under autocast the encoder
-runs in float32 (an fp32 island, as Mask2Former), since deformable sampling needs the precision.
+(`adapter_1`, `layer_1`) and `mask_features` gives the stride-4 per-pixel embeddings. Under autocast the
+projections, FFNs and convolutions run in the autocast dtype; only the deformable sampling (locations, attention
+weights, bilinear sampling) stays in float32, where it needs the precision (see MSDeformAttn).
 """
 
 from __future__ import annotations
@@ -89,7 +90,9 @@ class MSDeformAttnEncoder(nn.Module):
         shapes = [tuple(f.shape[-2:]) for f in features]
         src = torch.cat([f.flatten(2).transpose(1, 2) for f in features], 1)
         pos = torch.cat([(p.flatten(2).transpose(1, 2) + self.level_embed[i]) for i, p in enumerate(positions)], 1)
-        ref = self.reference_points(shapes, src.shape[0], src.device, src.dtype)
+        # fp32 (fp64 for fp64 inputs) even under autocast: the sampling locations need the precision
+        ref_dtype = torch.float64 if src.dtype == torch.float64 else torch.float32
+        ref = self.reference_points(shapes, src.shape[0], src.device, ref_dtype)
         for layer in self.encoder.layers:
             src = layer(src, pos, ref, shapes)
         return src, shapes
@@ -158,23 +161,22 @@ class MSDeformAttnPixelDecoder(nn.Module):
             mask_features (B, mask_dim, H/4, W/4), encoder output at the coarsest level (B, C, H/32, W/32), and
             multi-scale features [(B, C, H/32, W/32), (B, C, H/16, W/16), (B, C, H/8, W/8)].
         """
-        with torch.autocast(device_type=next(iter(features.values())).device.type, enabled=False):
-            srcs, pos = [], []
-            for proj, name in zip(self.input_proj, self.transformer_in_features):
-                x = proj(features[name].float())
-                srcs.append(x)
-                pos.append(self.pe_layer(x))
-            memory, shapes = self.transformer(srcs, pos)
-            outs, start = [], 0
-            for h, w in shapes:
-                outs.append(memory[:, start : start + h * w].transpose(1, 2).reshape(memory.shape[0], -1, h, w))
-                start += h * w
-            for name, lateral, output in zip(self.fpn_features, self.lateral_convs, self.output_convs):
-                y = lateral(features[name].float())
-                y = y + F.interpolate(outs[-1], size=y.shape[-2:], mode="bilinear", align_corners=False)
-                outs.append(output(y))
-            multi_scale = outs[: self.num_feature_levels]
-            return self.mask_features(outs[-1]), outs[0], multi_scale
+        srcs, pos = [], []
+        for proj, name in zip(self.input_proj, self.transformer_in_features):
+            x = proj(features[name])
+            srcs.append(x)
+            pos.append(self.pe_layer(x))
+        memory, shapes = self.transformer(srcs, pos)
+        outs, start = [], 0
+        for h, w in shapes:
+            outs.append(memory[:, start : start + h * w].transpose(1, 2).reshape(memory.shape[0], -1, h, w))
+            start += h * w
+        for name, lateral, output in zip(self.fpn_features, self.lateral_convs, self.output_convs):
+            y = lateral(features[name])
+            y = y + F.interpolate(outs[-1], size=y.shape[-2:], mode="bilinear", align_corners=False)
+            outs.append(output(y))
+        multi_scale = outs[: self.num_feature_levels]
+        return self.mask_features(outs[-1]), outs[0], multi_scale
 
 
 def build_pixel_decoder(cfg, input_shape: Dict[str, ShapeSpec]) -> nn.Module:

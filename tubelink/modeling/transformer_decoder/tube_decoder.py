@@ -98,7 +98,8 @@ class TubeTransformerDecoder(nn.Module):
         Returns:
             {"pred_logits": (B, Q, C+1), "pred_masks": (B, Q, n, H/4, W/4), "pred_queries": (B, Q, D) last-layer
              queries before the final norm, "aux_outputs": [{"pred_logits", "pred_masks"}] for the initial
-             prediction and every layer but the last}.
+             prediction and every layer but the last} in training; in eval mode the last layer's "pred_logits",
+             "pred_masks" and "pred_queries" only (no deep supervision, no attention mask after the last layer).
         """
         bn = mask_features.shape[0]
         if bn % num_frames:
@@ -116,6 +117,8 @@ class TubeTransformerDecoder(nn.Module):
         mask_features = mask_features.view(b, num_frames, *mask_features.shape[1:])
         query_pos = self.query_embed.weight[None].expand(b, -1, -1)
         output = self.query_feat.weight[None].expand(b, -1, -1)
+        if not self.training:
+            return self._forward_inference(output, query_pos, srcs, poss, sizes, mask_features)
         predictions = []
         logits, masks, attn_mask = self._heads(output, mask_features, sizes[0])
         predictions.append((logits, masks))
@@ -134,9 +137,44 @@ class TubeTransformerDecoder(nn.Module):
             "aux_outputs": [{"pred_logits": a, "pred_masks": m} for a, m in predictions[:-1]],
         }
 
+    def _forward_inference(self, output, query_pos, srcs, poss, sizes, mask_features) -> Dict[str, torch.Tensor]:
+        """Only what inference needs: the attention masks, at the attention sizes, and the last layer's prediction."""
+        # Mask logits are linear in the mask features, and so is bilinear resizing: resizing the features once per
+        # attention size gives the logits at that size without computing them at 1/4 resolution in every layer.
+        b, n, c = mask_features.shape[:3]
+        small_features = {
+            size: F.interpolate(mask_features.flatten(0, 1).float(), size=size, mode="bilinear", align_corners=False)
+            .view(b, n, c, *size)
+            .to(mask_features.dtype)
+            for size in set(sizes)
+        }
+        attn_mask = self._attention_mask(self.decoder_norm(output), small_features[sizes[0]])
+        for i in range(self.num_layers):
+            level = i % self.num_feature_levels
+            output = self.transformer_cross_attention_layers[i](output, srcs[level], attn_mask, poss[level], query_pos)
+            output = self.transformer_self_attention_layers[i](output, query_pos)
+            output = self.transformer_ffn_layers[i](output)
+            if i + 1 < self.num_layers:  # no layer reads the mask after the last one
+                size = sizes[(i + 1) % self.num_feature_levels]
+                attn_mask = self._attention_mask(self.decoder_norm(output), small_features[size])
+        decoded = self.decoder_norm(output)
+        return {
+            "pred_logits": self.class_embed(decoded),
+            "pred_masks": torch.einsum("bqc,btchw->bqthw", self.mask_embed(decoded), mask_features),
+            "pred_queries": output,
+        }
+
+    def _attention_mask(self, decoded: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+        """(B, Q, n*h*w) True = blocked, shared by every head: mask probability below 0.5 at the features' size;
+        a query that would see nothing sees everything."""
+        logits = torch.einsum("bqc,btchw->bqthw", self.mask_embed(decoded), features)
+        blocked = logits.flatten(2).float().sigmoid() < 0.5
+        return blocked & ~blocked.all(-1, keepdim=True)
+
     def _heads(self, output: torch.Tensor, mask_features: torch.Tensor, attn_size):
         """Class logits (B, Q, C+1), tube mask logits (B, Q, n, H, W) and the next attention mask
-        (B*heads, Q, n*h*w) blocked where the mask probability at the next level's size is below 0.5."""
+        (B, Q, n*h*w), shared by every head, blocked where the mask probability at the next level's size is below
+        0.5."""
         decoded = self.decoder_norm(output)
         logits = self.class_embed(decoded)
         masks = torch.einsum("bqc,btchw->bqthw", self.mask_embed(decoded), mask_features)
@@ -145,7 +183,6 @@ class TubeTransformerDecoder(nn.Module):
             masks.detach().flatten(1, 2).float(), size=attn_size, mode="bilinear", align_corners=False
         )
         blocked = small.view(b, q, n * attn_size[0] * attn_size[1]).sigmoid() < 0.5
-        blocked = blocked[:, None].expand(-1, self.num_heads, -1, -1).flatten(0, 1)
         return logits, masks, blocked
 
 
