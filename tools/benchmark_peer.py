@@ -167,7 +167,17 @@ def _memory_run(args, which: str) -> None:
         _, n, dtype = which.split(":")
         run = _tubelink(args, clock, int(n), dtype)
     run(_frames(args))
-    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+    print(_peak_rss_bytes())
+
+
+def _peak_rss_bytes() -> int:
+    """This process's peak resident memory (VmHWM). Not ru_maxrss: a child started by fork + exec inherits its
+    parent's ru_maxrss on Linux, so every subprocess would report the parent's peak."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def main() -> None:
