@@ -81,9 +81,10 @@ class PreviousModel:
         ]
 
 
-def _model(task, confident=True):
+def _model(task, confident=True, frames_per_forward=0):
     cfg = small_cfg()
     cfg.MODEL.TUBE_LINK.TASK = task
+    cfg.TEST.FRAMES_PER_FORWARD = frames_per_forward  # 0: the whole subclip in one batch, as before
     torch.manual_seed(0)
     model = build_model(cfg).eval()
     if not confident:
@@ -137,9 +138,12 @@ def test_model_outputs_match_the_previous_inference():
 
 
 @pytest.mark.parametrize("task", ["vps", "vss", "vis"])
-@pytest.mark.parametrize("window,out_size", [(2, (60, 83)), (3, (50, 70))])
-def test_predictor_outputs_equal_the_previous_inference(task, window, out_size):
-    cfg, model = _model(task)
+@pytest.mark.parametrize("window,out_size,chunk", [(2, (60, 83), 0), (3, (50, 70), 0), (3, (60, 83), 2)])
+def test_predictor_outputs_equal_the_previous_inference(task, window, out_size, chunk):
+    """chunk 2: the backbone and pixel decoder run on 2 frames at a time (TEST.FRAMES_PER_FORWARD): other batch
+    sizes reorder float sums, so scores may move by ~1e-6; maps, masks, classes and ids stay equal."""
+    cfg, model = _model(task, frames_per_forward=chunk)
+    tol = 1e-6 if chunk == 0 else 1e-5
     new, new_video = _run(cfg, model, task, window, out_size)
     old, old_video = _run(cfg, PreviousModel(model), task, window, out_size)
     assert [f["frame_index"] for f in new] == [f["frame_index"] for f in old] == list(range(5))
@@ -148,14 +152,14 @@ def test_predictor_outputs_equal_the_previous_inference(task, window, out_size):
             assert np.array_equal(a["panoptic_seg"][0], b["panoptic_seg"][0])
             infos_a, infos_b = a["panoptic_seg"][1], b["panoptic_seg"][1]
             assert [_without_score(i) for i in infos_a] == [_without_score(i) for i in infos_b]
-            assert [i["score"] for i in infos_a] == pytest.approx([i["score"] for i in infos_b], abs=1e-6)
+            assert [i["score"] for i in infos_a] == pytest.approx([i["score"] for i in infos_b], abs=tol)
         elif task == "vss":
             assert np.array_equal(a["sem_seg"], b["sem_seg"])
         else:
             assert len(a["instances"]) == len(b["instances"])
             for x, y in zip(a["instances"], b["instances"]):
                 assert (x["track_id"], x["category_id"]) == (y["track_id"], y["category_id"])
-                assert x["score"] == pytest.approx(y["score"], abs=1e-6) and np.array_equal(x["mask"], y["mask"])
+                assert x["score"] == pytest.approx(y["score"], abs=tol) and np.array_equal(x["mask"], y["mask"])
     if task == "vps":  # not vacuous: segments, and tracked things among them
         infos = [i for f in new for i in f["panoptic_seg"][1]]
         assert infos and any(i["isthing"] and i["track_id"] >= 0 for i in infos)
@@ -166,7 +170,7 @@ def test_predictor_outputs_equal_the_previous_inference(task, window, out_size):
         for x, y in zip(new_video, old_video):
             assert (x["track_id"], x["category_id"], x["segmentations"]) == (
                 y["track_id"], y["category_id"], y["segmentations"])
-            assert x["score"] == pytest.approx(y["score"], abs=1e-6)
+            assert x["score"] == pytest.approx(y["score"], abs=tol)
 
 
 def test_bf16_autocast_stays_close_to_fp32_with_fp32_deformable_sampling(monkeypatch):

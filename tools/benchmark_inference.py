@@ -2,11 +2,15 @@
 """Streaming inference speed versus subclip length n, and peak memory versus video length, as JSON.
 
     python tools/benchmark_inference.py --config-file configs/synthetic/tubelink_small.yaml --height 120 --width 160
+    python tools/benchmark_inference.py --config-file configs/ytvis_2019/tubelink_R50.yaml --height 360 --width 640 \
+        --windows 1 2 6 --frames 12 --dtype bf16
 
 Frames are random and produced lazily (never held), so memory reflects the predictor alone. Speed: frames/s of
 the whole pipeline (model + fusion + tracking) for each n (the paper's Figure 6: larger n is faster). Memory: the
 peak resident memory of separate processes streaming `--short` and `--long` frames; streaming inference should
-need the same memory for both.
+need the same memory for both. --dtype bf16: TEST.AMP bfloat16 autocast with a channels_last model. R50 configs:
+configs/{vipseg,ytvis_2019,ytvis_2021,vspw,kitti_step,ovis}/tubelink_R50.yaml (see tools/benchmark_peer.py for the
+side-by-side comparison with Mask2Former-VIS).
 """
 
 from __future__ import annotations
@@ -31,15 +35,18 @@ def _stream(args, n: int, num_frames: int) -> float:
     from tubelink.inference import VideoPredictor
     from tubelink.modeling import build_model
     from tubelink.modeling.meta_arch.tube_link import resolve_task
-    from tubelink.tracking import build_tracker
 
     torch.manual_seed(0)
     cfg = get_cfg()
     cfg.merge_from_file(args.config_file)
     cfg.MODEL.DEVICE = "cpu"
+    cfg.TEST.AMP.ENABLED = args.dtype == "bf16"
+    cfg.TEST.AMP.DTYPE = "bfloat16"
     model = build_model(cfg).eval()
+    if args.dtype == "bf16":
+        model = model.to(memory_format=torch.channels_last)
     meta = MetadataCatalog.get(cfg.DATASETS.TEST[0])
-    predictor = VideoPredictor(model, resolve_task(cfg), meta.is_thing, build_tracker(cfg), window=n)
+    predictor = VideoPredictor.from_config(cfg, model, resolve_task(cfg), meta.is_thing, window=n)
     generator = torch.Generator().manual_seed(0)
 
     def frames():
@@ -56,6 +63,16 @@ def _stream(args, n: int, num_frames: int) -> float:
     return time.perf_counter() - start
 
 
+def _peak_rss_bytes() -> int:
+    """This process's peak resident memory (VmHWM). Not ru_maxrss: a child started by fork + exec inherits its
+    parent's ru_maxrss on Linux, so every subprocess would report the parent's peak."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config-file", default="configs/synthetic/tubelink_small.yaml")
@@ -65,11 +82,12 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=96, help="frames per speed run")
     parser.add_argument("--short", type=int, default=100)
     parser.add_argument("--long", type=int, default=1000)
+    parser.add_argument("--dtype", choices=("fp32", "bf16"), default="fp32", help="inference precision (TEST.AMP)")
     parser.add_argument("--memory-run", type=int, nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_run:
         _stream(args, *args.memory_run)
-        print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+        print(_peak_rss_bytes())
         return
     speed = []
     for n in args.windows:
@@ -87,6 +105,8 @@ def main() -> None:
             str(args.height),
             "--width",
             str(args.width),
+            "--dtype",
+            args.dtype,
             "--memory-run",
             "2",
             str(length),
@@ -97,6 +117,7 @@ def main() -> None:
         json.dumps(
             {
                 "config": args.config_file,
+                "dtype": args.dtype,
                 "height": args.height,
                 "width": args.width,
                 "speed": speed,

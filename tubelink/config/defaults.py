@@ -248,6 +248,8 @@ def add_tubelink_config(cfg: CN) -> None:
     cfg.TEST.WINDOW_OVERLAP = 0
     # inference autocast (evaluation, --eval-only, demo): bfloat16 or float16; the deformable sampling stays fp32
     cfg.TEST.AMP = CN({"ENABLED": False, "DTYPE": "bfloat16"})
+    # frames per backbone / pixel-decoder batch at inference (0: the whole subclip); 2 is fastest on a 2-core CPU
+    cfg.TEST.FRAMES_PER_FORWARD = 2
 
 
 _C = base_detectron2_config()

@@ -49,7 +49,10 @@ def ms_deform_attn_core(
         grid = grids[:, :, :, level].transpose(1, 2).reshape(b * m, q, p, 2)
         sampled = F.grid_sample(v, grid, mode="bilinear", padding_mode="zeros", align_corners=False)  # (BM, D, Q, P)
         weight = attention_weights[:, :, :, level].transpose(1, 2).reshape(b * m, 1, q, p)
-        out = out + (sampled * weight).sum(-1)
+        if torch.is_grad_enabled():
+            out = out + (sampled * weight).sum(-1)
+        else:  # inference: the same sums, without a second (BM, D, Q, P) buffer per level
+            out.add_(sampled.mul_(weight).sum(-1))
     return out.view(b, m * d, q).transpose(1, 2)
 
 
