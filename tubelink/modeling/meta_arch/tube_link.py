@@ -130,7 +130,8 @@ class TubeLink(nn.Module):
         if chunk >= num_frames:
             return self._segment(images, num_frames)
         pixel_decoder = self.sem_seg_head.pixel_decoder
-        parts = [pixel_decoder.forward_features(self.backbone(images[i : i + chunk])) for i in range(0, num_frames, chunk)]
+        starts = range(0, num_frames, chunk)
+        parts = [pixel_decoder.forward_features(self.backbone(images[i : i + chunk])) for i in starts]
         mask_features = torch.cat([p[0] for p in parts])
         multi_scale = [torch.cat([p[2][level] for p in parts]) for level in range(len(parts[0][2]))]
         return self.sem_seg_head.predictor(multi_scale, mask_features, num_frames)
