@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -63,16 +62,6 @@ def _stream(args, n: int, num_frames: int) -> float:
     return time.perf_counter() - start
 
 
-def _peak_rss_bytes() -> int:
-    """This process's peak resident memory (VmHWM). Not ru_maxrss: a child started by fork + exec inherits its
-    parent's ru_maxrss on Linux, so every subprocess would report the parent's peak."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config-file", default="configs/synthetic/tubelink_small.yaml")
@@ -86,8 +75,10 @@ def main() -> None:
     parser.add_argument("--memory-run", type=int, nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_run:
+        from tubelink.utils.memory import peak_rss_bytes
+
         _stream(args, *args.memory_run)
-        print(_peak_rss_bytes())
+        print(peak_rss_bytes())
         return
     speed = []
     for n in args.windows:

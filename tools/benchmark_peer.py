@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -167,17 +166,9 @@ def _memory_run(args, which: str) -> None:
         _, n, dtype = which.split(":")
         run = _tubelink(args, clock, int(n), dtype)
     run(_frames(args))
-    print(_peak_rss_bytes())
+    from tubelink.utils.memory import peak_rss_bytes
 
-
-def _peak_rss_bytes() -> int:
-    """This process's peak resident memory (VmHWM). Not ru_maxrss: a child started by fork + exec inherits its
-    parent's ru_maxrss on Linux, so every subprocess would report the parent's peak."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(peak_rss_bytes())
 
 
 def main() -> None:
