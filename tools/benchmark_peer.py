@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Side by side in one process: Mask2Former-VIS R50 versus tubelink R50's VIS path, per-frame time and stages, JSON.
 
-    python tools/benchmark_peer.py --m2f-root /tmp/peer/Mask2Former --detectron2-root /tmp/peer/detectron2 \\
-        [--extra-path /tmp/peer/deps]
+    python tools/benchmark_peer.py --m2f-root MASK2FORMER_TREE --detectron2-root DETECTRON2_BUILD \\
+        [--extra-path PEER_DEPENDENCIES]
 
 The peer is imported at run time from the given source trees (nothing of theirs is part of tubelink):
 `model([video])` of Mask2Former's `VideoMaskFormer` (configs/youtubevis_2019/video_maskformer2_R50_bs16_8ep.yaml,

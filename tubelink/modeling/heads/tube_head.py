@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Dict
+from typing import Dict, List, Tuple
 
 import torch
 from torch import nn
@@ -22,7 +22,17 @@ class TubeLinkHead(nn.Module):
         self.pixel_decoder = build_pixel_decoder(cfg, input_shape)
         self.predictor = build_transformer_decoder(cfg, cfg.MODEL.SEM_SEG_HEAD.CONVS_DIM)
 
+    def decode_pixels(self, features: Dict[str, torch.Tensor]) -> Tuple[torch.Tensor, List[torch.Tensor]]:
+        """Per-frame stage: backbone features of F frames -> (mask features (F, C, H/4, W/4), multi-scale maps)."""
+        mask_features, _, multi_scale = self.pixel_decoder.forward_features(features)
+        return mask_features, multi_scale
+
+    def decode_tubes(
+        self, mask_features: torch.Tensor, multi_scale: List[torch.Tensor], num_frames: int
+    ) -> Dict[str, torch.Tensor]:
+        """Tube stage: pixel-decoder outputs of B*n frames (subclips consecutive) -> the decoder's outputs."""
+        return self.predictor(multi_scale, mask_features, num_frames)
+
     def forward(self, features: Dict[str, torch.Tensor], num_frames: int) -> Dict[str, torch.Tensor]:
         """features of B*n frames (subclips consecutive) -> the tube decoder's outputs for B subclips."""
-        mask_features, _, multi_scale = self.pixel_decoder.forward_features(features)
-        return self.predictor(multi_scale, mask_features, num_frames)
+        return self.decode_tubes(*self.decode_pixels(features), num_frames)

@@ -118,23 +118,18 @@ class TubeLink(nn.Module):
         x = F.pad(x, (0, (d - w % d) % d, 0, (d - h % d) % d))
         return x, (h, w)
 
-    def _segment(self, images: torch.Tensor, num_frames: int) -> Dict:
-        features = self.backbone(images)
-        return self.sem_seg_head(features, num_frames)
-
-    def _segment_inference(self, images: torch.Tensor, num_frames: int) -> Dict:
-        """`_segment` of one subclip with the per-frame stages (backbone, pixel decoder) run on chunks of
-        TEST.FRAMES_PER_FORWARD frames: on a CPU a batch of 6 frames runs slower per frame than chunks of 2 (its
-        deformable-attention buffers leave the caches); the tube decoder still sees the whole subclip."""
-        chunk = self.frames_per_forward or num_frames
-        if chunk >= num_frames:
-            return self._segment(images, num_frames)
-        pixel_decoder = self.sem_seg_head.pixel_decoder
-        starts = range(0, num_frames, chunk)
-        parts = [pixel_decoder.forward_features(self.backbone(images[i : i + chunk])) for i in starts]
+    def _segment(self, images: torch.Tensor, num_frames: int, chunk: int = 0) -> Dict:
+        """Backbone and pixel decoder per frame, on chunks of `chunk` frames (0: all at once), then the tube decoder
+        over subclips of `num_frames`. On a CPU a batch of 6 frames runs slower per frame than chunks of 2 (the
+        deformable-attention buffers leave the caches); the tube decoder still sees whole subclips."""
+        chunk = chunk or len(images)
+        head = self.sem_seg_head
+        parts = [head.decode_pixels(self.backbone(images[i : i + chunk])) for i in range(0, len(images), chunk)]
+        if len(parts) == 1:
+            return head.decode_tubes(*parts[0], num_frames)
         mask_features = torch.cat([p[0] for p in parts])
-        multi_scale = [torch.cat([p[2][level] for p in parts]) for level in range(len(parts[0][2]))]
-        return self.sem_seg_head.predictor(multi_scale, mask_features, num_frames)
+        multi_scale = [torch.cat([p[1][level] for p in parts]) for level in range(len(parts[0][1]))]
+        return head.decode_tubes(mask_features, multi_scale, num_frames)
 
     def forward(self, batched_inputs: List[dict]):
         """Loss dict in training, per-subclip predictions in inference (see the module docstring)."""
@@ -214,7 +209,7 @@ class TubeLink(nn.Module):
         for item in inputs:  # subclips of different videos may differ in size and length
             n = item["image"].shape[0]
             images, (h, w) = self._images(item["image"])
-            out = self._segment_inference(images, n)
+            out = self._segment(images, n, self.frames_per_forward)
             # upsampled only for the queries post-processing selects (TubeMaskLogits), not all Q x n
             masks = TubeMaskLogits(out["pred_masks"][0], images.shape[-2:], (h, w))
             queries = out["pred_queries"][0]
