@@ -4,6 +4,7 @@ direction in training and at test time, untrained heads are bypassed, and VIS ke
 import os
 
 import numpy as np
+import pycocotools.mask as mask_util
 import pytest
 import torch
 
@@ -176,6 +177,46 @@ def test_vis_keeps_a_low_scored_ground_truth_tube():
     assert all(s is not None for s in low[0]["segmentations"])  # one identity over all windows
 
 
+class _FlippingTubeModel(_TubeModel):
+    """`_TubeModel` whose query 0 is class 0 at 0.6 (class 1 at 0.4) in even windows and the reverse in odd ones."""
+
+    def __call__(self, items):
+        window = self.start // items[0]["image"].shape[0]
+        (out,) = super().__call__(items)
+        logits = out["pred_logits"].clone()
+        first, second = (0.6, 0.4) if window % 2 == 0 else (0.4, 0.6)
+        logits[0, :3] = torch.tensor([np.log(first), np.log(second), -20.0])
+        return [dict(out, pred_logits=logits)]
+
+
+@pytest.mark.parametrize("aggregation", ["video", "subclip"])
+def test_vis_instance_of_a_class_flipping_tube_covers_every_frame(aggregation):
+    """A tube whose best class alternates between windows is one object: with video-level aggregation (MinVIS,
+    Mask2Former-VIS, the original) its instances average the class probabilities and carry the tube's masks in all
+    frames; per-subclip (tube, class) instances leave out the windows where that class was not the tube's best."""
+    model, frames = _two_objects()
+    model = _FlippingTubeModel(model.logits, model.masks, model.identity, False)
+    predictor = VideoPredictor(
+        model,
+        "vis",
+        [True, True],
+        HungarianQueryTracker(with_category=False),  # one identity whatever the window's best class
+        window=2,
+        instances_per_window=2,
+        vis_aggregation=aggregation,
+    )
+    list(predictor(frames))
+    instances = predictor.video_instances()
+    tube0 = [i for i in instances if i["segmentations"][0] is not None and i["category_id"] in (0, 1)]
+    tube0 = [i for i in tube0 if mask_util.decode(i["segmentations"][0])[:8, :8].all()]
+    if aggregation == "video":
+        (top,) = tube0  # the top-2 are query 1's class 1 and query 0's best class averaged over the video
+        assert top["category_id"] == 0 and top["score"] == pytest.approx((0.6 + 0.4 + 0.6) / 3, abs=1e-3)
+        assert all(s is not None for s in top["segmentations"])
+    else:
+        assert tube0 and all(any(s is None for s in i["segmentations"]) for i in tube0)
+
+
 def test_minvis_tracker_matches_raw_queries():
     model, frames = _two_objects(noisy_embeds=True)
     assert HungarianQueryTracker.association_feature == "pred_queries"
@@ -216,3 +257,8 @@ def test_track_all_sets_are_matched_one_to_one_despite_duplicates():
     assert first == second == [0, 1, 2]
     greedy = ids(track_all=False)
     assert greedy[1][:2] != greedy[0][:2]  # the duplicates lose their identities under bi-softmax
+
+
+def test_unknown_vis_aggregation_is_refused_naming_the_key():
+    with pytest.raises(ValueError, match="TEST.VIS_AGGREGATION"):
+        VideoPredictor(None, "vis", [True], HungarianQueryTracker(), window=2, vis_aggregation="per_frame")

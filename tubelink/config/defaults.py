@@ -250,6 +250,11 @@ def add_tubelink_config(cfg: CN) -> None:
     cfg.TEST.AMP = CN({"ENABLED": False, "DTYPE": "bfloat16"})
     # frames per backbone / pixel-decoder batch at inference (0: the whole subclip); 2 is fastest on a 2-core CPU
     cfg.TEST.FRAMES_PER_FORWARD = 2
+    # VIS instances: "subclip": an instance per (tube, class) pair of each subclip's top-k, masks only where that
+    # pair was kept; "video" (MinVIS, Mask2Former-VIS, the original): a tracked tube's class probabilities averaged
+    # over the video, then the top-k (tube, class) pairs, each with the tube's masks in every frame it was tracked.
+    # Synthetic main job, training split, seeds 0-2: VIS AP 0.176 (subclip) vs 0.175 (video)
+    cfg.TEST.VIS_AGGREGATION = "subclip"
 
 
 _C = base_detectron2_config()

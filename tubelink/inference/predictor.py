@@ -59,18 +59,23 @@ class VideoPredictor:
         overlap_threshold: float = 0.8,
         instances_per_window: int = 10,
         amp_dtype: Optional[torch.dtype] = None,
+        vis_aggregation: str = "subclip",
     ) -> None:
-        """amp_dtype: run the model under autocast in this dtype (torch.bfloat16 / torch.float16); None: fp32."""
+        """amp_dtype: run the model under autocast in this dtype (torch.bfloat16 / torch.float16); None: fp32.
+        vis_aggregation: "video" or "subclip", how VIS instances are scored and formed (see `video_instances`)."""
         if task not in ("vps", "vss", "vis"):
             raise ValueError(f"task must be vps, vss or vis, got {task!r}")
         if window < 1 or not 0 <= overlap < window:
             raise ValueError(f"need window >= 1 and 0 <= overlap < window, got window={window}, overlap={overlap}")
+        if vis_aggregation not in ("video", "subclip"):
+            raise ValueError(f"TEST.VIS_AGGREGATION: expected 'video' or 'subclip', got {vis_aggregation!r}")
         self.model, self.task, self.is_thing, self.tracker = model, task, list(is_thing), tracker
         self.window, self.overlap = window, overlap
         self.object_mask_threshold, self.overlap_threshold = object_mask_threshold, overlap_threshold
         self.instances_per_window = instances_per_window
         self.num_classes = len(self.is_thing)
         self.amp_dtype = amp_dtype
+        self.vis_aggregation = vis_aggregation
 
     @classmethod
     def from_config(
@@ -83,7 +88,7 @@ class VideoPredictor:
         tracker: Optional[Tracker] = None,
     ) -> "VideoPredictor":
         """The predictor of evaluation and the demo: MODEL.TRACKER.*, TEST.WINDOW_SIZE (or `window`),
-        TEST.WINDOW_OVERLAP, MODEL.MASK_FORMER.TEST.* thresholds and TEST.AMP (ENABLED, DTYPE)."""
+        TEST.WINDOW_OVERLAP, MODEL.MASK_FORMER.TEST.* thresholds, TEST.AMP (ENABLED, DTYPE) and TEST.VIS_AGGREGATION."""
         tests = cfg.MODEL.MASK_FORMER.TEST
         return cls(
             model,
@@ -96,6 +101,7 @@ class VideoPredictor:
             tests.OVERLAP_THRESHOLD,
             tests.INSTANCES_PER_VIDEO,
             amp_dtype_from_config(cfg),
+            cfg.TEST.VIS_AGGREGATION,
         )
 
     def _model_outputs(self, item: dict) -> dict:
@@ -210,46 +216,85 @@ class VideoPredictor:
         )
         keep = torch.nonzero(scores > 0).flatten().tolist()
         frames = [{"instances": []} for _ in range(masks.shape[1])]
-        if keep:
-            # The top-k holds (query, class) pairs, low scores included (AP needs them, as Mask2Former-VIS's top-k).
-            # A query's tube is tracked once, with its best pair; each of its classes is its own instance.
-            best: Dict[int, int] = {}
-            for i in keep:  # sorted by descending score: the first pair of a query is its best
-                best.setdefault(int(queries[i]), i)
-            rows = list(best.values())
-            det = TubeDetections(
-                embeds=out[self.tracker.association_feature][queries[rows]].float(),
-                scores=scores[rows],
-                labels=labels[rows],
-                frame_index=start,
-                track_all=True,  # all kept: no duplicate removal, no masks needed
-                num_frames=masks.shape[1],
-            )
-            tube_of_query = dict(zip(best, self.tracker.update(det).tolist()))
-            for i in keep:
-                tube_id = tube_of_query[int(queries[i])]
+        if not keep:
+            return frames
+        # The top-k holds (query, class) pairs, low scores included (AP needs them, as Mask2Former-VIS's top-k).
+        # A query's tube is tracked once, with its best pair (the first: pairs come by descending score).
+        best: Dict[int, int] = {}
+        for i in keep:
+            best.setdefault(int(queries[i]), i)
+        rows = list(best.values())
+        det = TubeDetections(
+            embeds=out[self.tracker.association_feature][queries[rows]].float(),
+            scores=scores[rows],
+            labels=labels[rows],
+            frame_index=start,
+            track_all=True,  # all kept: no duplicate removal, no masks needed
+            num_frames=masks.shape[1],
+        )
+        tube_of_query = dict(zip(best, self.tracker.update(det).tolist()))
+        if self.vis_aggregation == "video":
+            probs = out["pred_logits"].float().softmax(-1)[:, :-1]
+            if allowed is not None:
+                probs = probs * allowed.to(probs.dtype)
+            for query, i in best.items():
+                tube_id = tube_of_query[query]
                 if tube_id < 0:
                     continue
-                score, label, tube = float(scores[i]), int(labels[i]), inst_masks[i]
-                tid = self._instance_ids.setdefault((tube_id, label), len(self._instance_ids))
-                track = self._tracks[tid]
-                track["scores"].append(score)
-                track["labels"].append(label)
-                for t in range(tube.shape[0]):
-                    if start + t not in track["masks"] and tube[t].any():
-                        rle = mask_util.encode(np.asfortranarray(tube[t].numpy().astype(np.uint8)))
-                        track["masks"][start + t] = rle
-                        frames[t]["instances"].append(
-                            {"track_id": tid, "category_id": label, "score": score, "mask": tube[t].numpy()}
-                        )
+                # the pair's score is class probability x mask score; the mask score is the query's, any class
+                mask_score = float(scores[i] / probs[query, labels[i]].clamp(min=1e-12))
+                track = self._tracks[tube_id]
+                track["probs"] = probs[query] + track.get("probs", 0)  # summed over the tube's subclips
+                track.setdefault("mask_scores", []).append(mask_score)
+                self._record_masks(track, frames, start, tube_id, int(labels[i]), float(scores[i]), inst_masks[i])
+            return frames
+        for i in keep:
+            tube_id = tube_of_query[int(queries[i])]
+            if tube_id < 0:
+                continue
+            score, label = float(scores[i]), int(labels[i])
+            tid = self._instance_ids.setdefault((tube_id, label), len(self._instance_ids))
+            track = self._tracks[tid]
+            track["scores"].append(score)
+            track["labels"].append(label)
+            self._record_masks(track, frames, start, tid, label, score, inst_masks[i])
         return frames
 
+    @staticmethod
+    def _record_masks(track: dict, frames: List[dict], start: int, track_id: int, label: int, score: float, tube):
+        """Store the tube's per-frame RLEs (the first prediction of a frame wins) and list it in the frame outputs."""
+        for t in range(tube.shape[0]):
+            if start + t not in track["masks"] and tube[t].any():
+                track["masks"][start + t] = mask_util.encode(np.asfortranarray(tube[t].numpy().astype(np.uint8)))
+                frames[t]["instances"].append(
+                    {"track_id": track_id, "category_id": label, "score": score, "mask": tube[t].numpy()}
+                )
+
     def video_instances(self) -> List[dict]:
-        """VIS: one instance per track of the last video (mean score, majority class, per-frame RLE or None), the
-        `instances_per_window` best by score (the video-level top-k)."""
+        """VIS: the last video's instances, the `instances_per_window` best by score (the video-level top-k), each
+        {"track_id", "score", "category_id", "segmentations": per-frame COCO RLE or None}.
+
+        TEST.VIS_AGGREGATION "video" (MinVIS, Mask2Former-VIS and the original): a tracked tube's class
+        probabilities are averaged over its subclips, times its mean mask score; the top-k (tube, class) pairs each
+        carry the tube's masks in every frame it was tracked. "subclip": an instance per (tube, class) pair of the
+        subclips' top-k, with its mean score and masks only where that pair was in a subclip's top-k.
+        """
         out = []
         for tid, track in sorted(self._tracks.items()):
             segs: List[Optional[dict]] = [track["masks"].get(t) for t in range(self._num_frames)]
+            if self.vis_aggregation == "video":
+                mask_scores = track["mask_scores"]
+                video_scores = track["probs"] / len(mask_scores) * float(np.mean(mask_scores))
+                for label in torch.nonzero(video_scores > 0).flatten().tolist():
+                    out.append(
+                        {
+                            "track_id": tid,
+                            "score": float(video_scores[label]),
+                            "category_id": label,
+                            "segmentations": segs,
+                        }
+                    )
+                continue
             out.append(
                 {
                     "track_id": tid,
