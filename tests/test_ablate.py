@@ -93,3 +93,15 @@ def test_runs_in_order_reuse_results_and_print_one_table(tmp_path, monkeypatch, 
     calls.clear()
     ablate.main()  # every run cached: nothing trains again
     assert calls == []
+    # --reevaluate: the trained runs' model_final.pth evaluated again under the current config, nothing trained
+    for variant in ("tube", "frame"):
+        for seed in (0, 2):
+            (tmp_path / variant / f"seed{seed}" / "model_final.pth").write_bytes(b"")
+    monkeypatch.setattr(sys, "argv", argv + ["--reevaluate"])
+    ablate.main()
+    assert sorted(where for kind, where, _ in calls if kind == "evaluate") == sorted(
+        f"{v}/seed{s}/model_final.pth" for v in ("tube", "tube", "frame") for s in (0, 2)
+    )
+    assert all(kind == "evaluate" for kind, _, _ in calls)
+    frame_row = json.loads((tmp_path / "ablation.json").read_text())["variants"]["frame"]["metrics"]["VPQ"]
+    assert frame_row["values"] == [70.0, 70.0]  # the new evaluations replaced the cached ones

@@ -11,6 +11,8 @@ association uses the raw queries), `ctl_off` (no cross-tube link), `window6` (th
 competes with nothing else), in OUTPUT/<variant>/seed<k>; a run whose results.json exists is reused, so an
 interrupted ablation continues where it stopped. Test-time variants reuse the trained model of the variant they name.
 With --max-iter the schedule is shortened (LR steps scaled, warmup capped at a fifth) and the table says so.
+With --reevaluate, runs that trained already are evaluated again from their model_final.pth under the config's
+current test settings (after a change of inference thresholds, say), without training again.
 """
 
 from __future__ import annotations
@@ -126,12 +128,17 @@ def run_variant(args, name: str, seed: int, common: List[str]) -> Dict:
     variant = VARIANTS[name]
     run_dir = os.path.join(args.output_dir, name, f"seed{seed}")
     cache = os.path.join(run_dir, "results.json")
-    if os.path.exists(cache):
+    trained = os.path.join(run_dir, "model_final.pth")
+    reevaluate = args.reevaluate and (variant.model_of is not None or os.path.exists(trained))
+    if os.path.exists(cache) and not reevaluate:
         with open(cache) as f:
             return json.load(f)["results"]
     os.makedirs(run_dir, exist_ok=True)
     start = time.perf_counter()
-    if variant.model_of is None:
+    if variant.model_of is None and reevaluate:  # the trained model under the config's current inference settings
+        overrides = common + variant.train + ["SEED", str(seed), "OUTPUT_DIR", run_dir]
+        results = evaluate(args, trained, overrides)
+    elif variant.model_of is None:
         overrides = common + variant.train + ["SEED", str(seed)]
         results = train(args, run_dir, overrides)
     else:
@@ -181,6 +188,11 @@ def main() -> None:
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--max-iter", type=int, default=0, help="shorter schedule for every run (0: the config's)")
     parser.add_argument("--output-dir", default=os.path.join(REPO, "output", "ablation"))
+    parser.add_argument(
+        "--reevaluate",
+        action="store_true",
+        help="evaluate the runs' existing model_final.pth again under the config's current test settings",
+    )
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE overrides for every variant")
     args = parser.parse_args()
     from tubelink.config import get_cfg
