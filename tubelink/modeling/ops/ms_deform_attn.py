@@ -1,11 +1,14 @@
 """Multi-scale deformable attention (Deformable DETR) in pure PyTorch.
 
-The core samples each level with `F.grid_sample` (bilinear, zero padding, align_corners=False, which is the
-CUDA kernel's `location * size - 0.5` convention) and accumulates the weighted samples level by level, so the
-transient memory is one level's samples rather than all levels stacked. Under autocast the value and output
-projections run in the autocast dtype; the sampling locations, attention weights and sampling stay in float32 (or
-float64): locations need the precision. Parameter names follow Mask2Former's MSDeformAttn
-(`sampling_offsets`, `attention_weights`, `value_proj`, `output_proj`) so COCO checkpoints load.
+The core samples bilinearly with zero padding at the CUDA kernel's `location * size - 0.5` convention
+(grid_sample's align_corners=False): the four corners of every point get their bilinear weight times the
+attention weight, and one `F.embedding_bag` gathers and sums each (query, head)'s L * P * 4 weighted rows of the
+value, read in place as a (B * S * heads, head_dim) table: no per-level value permutes and no
+(B * heads, head_dim, Q, P) sample buffers as with a grid_sample per level. The same function trains: gradients
+reach the value through the gather and the locations / attention weights through the corner weights. Under
+autocast the value and output projections run in the autocast dtype; the sampling locations, attention weights and
+sampling stay in float32 (or float64): locations need the precision. Parameter names follow Mask2Former's
+MSDeformAttn (`sampling_offsets`, `attention_weights`, `value_proj`, `output_proj`) so COCO checkpoints load.
 """
 
 from __future__ import annotations
@@ -37,23 +40,53 @@ def ms_deform_attn_core(
         (B, Q, M * D).
     """
     b, s, m, d = value.shape
-    _, q, _, num_levels, p, _ = sampling_locations.shape
+    q, num_levels, num_points = sampling_locations.shape[1], sampling_locations.shape[3], sampling_locations.shape[4]
     if sum(h * w for h, w in spatial_shapes) != s:
         raise ValueError(f"spatial shapes {list(spatial_shapes)} do not cover the {s} value tokens")
-    grids = 2 * sampling_locations - 1  # grid_sample's [-1, 1]
-    out = value.new_zeros(b * m, d, q)
-    start = 0
-    for level, (h, w) in enumerate(spatial_shapes):
-        v = value[:, start : start + h * w].permute(0, 2, 3, 1).reshape(b * m, d, h, w)
-        start += h * w
-        grid = grids[:, :, :, level].transpose(1, 2).reshape(b * m, q, p, 2)
-        sampled = F.grid_sample(v, grid, mode="bilinear", padding_mode="zeros", align_corners=False)  # (BM, D, Q, P)
-        weight = attention_weights[:, :, :, level].transpose(1, 2).reshape(b * m, 1, q, p)
-        if torch.is_grad_enabled():
-            out = out + (sampled * weight).sum(-1)
-        else:  # inference: the same sums, without a second (BM, D, Q, P) buffer per level
-            out.add_(sampled.mul_(weight).sum(-1))
-    return out.view(b, m * d, q).transpose(1, 2)
+    dev, dtype = value.device, sampling_locations.dtype
+    # Zero padding as data: each level's map gets a zero border (1 before, 2 after), coordinates are clamped into
+    # [-1, size], so every corner of every point is a row of the padded table and off-map corners read zeros.
+    padded = [(h + 3, w + 3) for h, w in spatial_shapes]
+    table = value.new_zeros(b, sum(ph * pw for ph, pw in padded), m * d)
+    start = padded_start = 0
+    starts = []
+    for (h, w), (ph, pw) in zip(spatial_shapes, padded):
+        level = table[:, padded_start : padded_start + ph * pw].view(b, ph, pw, m * d)
+        level[:, 1 : h + 1, 1 : w + 1] = value[:, start : start + h * w].reshape(b, h, w, m * d)
+        starts.append(padded_start + pw + 1)  # the row of pixel (0, 0)
+        start, padded_start = start + h * w, padded_start + ph * pw
+    # per-(level, point) constants, laid out like the trailing (L, P) dims so every op below runs on contiguous data
+    def per_level(values, dt):
+        return torch.tensor(values, dtype=dt, device=dev)[:, None].expand(num_levels, num_points).contiguous()
+
+    width, height = per_level([w for _, w in spatial_shapes], dtype), per_level([h for h, _ in spatial_shapes], dtype)
+    idx = torch.int32 if b * padded_start * m < 2**31 else torch.int64
+    frac, corner = [], []
+    for axis, extent in ((0, width), (1, height)):
+        # pixel coordinates, the CUDA kernel's (and grid_sample's align_corners=False) `location * size - 0.5`
+        coord = torch.addcmul(value.new_tensor(-0.5, dtype=dtype), sampling_locations[..., axis], extent)
+        coord = torch.clamp(coord, min=value.new_tensor(-1.0, dtype=dtype), max=extent)
+        low = coord.floor()
+        frac.append(coord.sub_(low))
+        corner.append(low.to(idx))
+    # a corner's row in the table seen as (B * rows * M, D): ((b * rows + level's (0, 0) + y * Wp + x) * M + head
+    pitch = per_level([pw * m for _, pw in padded], idx)
+    base = torch.tensor(starts, dtype=idx, device=dev) + torch.arange(b, dtype=idx, device=dev)[:, None] * padded_start
+    base = (base[:, None, :] * m + torch.arange(m, dtype=idx, device=dev)[:, None])[:, None, :, :, None]
+    low_row = corner[1].mul_(pitch).add_(corner[0], alpha=m).add_(base)  # (B, Q, M, L, P)
+    (fx, fy), a = frac, attention_weights.to(dtype)
+    # corners (y, x) in (0, 0), (0, 1), (1, 0), (1, 1) order: row offsets and bilinear x attention weights
+    shift = torch.stack((torch.zeros_like(pitch), torch.full_like(pitch, m), pitch, pitch + m))  # (4, L, P)
+    rows = low_row[:, :, :, None] + shift  # (B, Q, M, 4, L, P)
+    wy1 = fy * a
+    wy, wx = torch.stack((a - wy1, wy1), 3), torch.stack((1 - fx, fx), 3)  # (B, Q, M, 2, L, P)
+    weights = wy[:, :, :, :, None] * wx[:, :, :, None]  # (B, Q, M, 2, 2, L, P)
+    # one weighted gather-sum per (query, head) over its 4 * L * P corners: no per-level copies of the value, no
+    # (B * M, D, Q, P) sample buffers
+    out = F.embedding_bag(
+        rows.view(b * q * m, -1), table.view(-1, d), mode="sum", per_sample_weights=weights.view(b * q * m, -1)
+    )
+    return out.view(b, q, m * d)
 
 
 class MSDeformAttn(nn.Module):
