@@ -1,14 +1,16 @@
 """Multi-scale deformable attention (Deformable DETR) in pure PyTorch.
 
-The core samples bilinearly with zero padding at the CUDA kernel's `location * size - 0.5` convention
-(grid_sample's align_corners=False): the four corners of every point get their bilinear weight times the
-attention weight, and one `F.embedding_bag` gathers and sums each (query, head)'s L * P * 4 weighted rows of the
-value, read in place as a (B * S * heads, head_dim) table: no per-level value permutes and no
-(B * heads, head_dim, Q, P) sample buffers as with a grid_sample per level. The same function trains: gradients
-reach the value through the gather and the locations / attention weights through the corner weights. Under
-autocast the value and output projections run in the autocast dtype; the sampling locations, attention weights and
-sampling stay in float32 (or float64): locations need the precision. Parameter names follow Mask2Former's
-MSDeformAttn (`sampling_offsets`, `attention_weights`, `value_proj`, `output_proj`) so COCO checkpoints load.
+Both kernels sample bilinearly with zero padding at the CUDA kernel's `location * size - 0.5` convention
+(grid_sample's align_corners=False) and compute the same function; `ms_deform_attn_core` picks by whether a
+gradient is needed:
+- inference: one `F.embedding_bag` gathers and sums each (query, head)'s L * P * 4 corner rows of the value, read in
+  place as a (B * S * heads, head_dim) table with a zero border per level, weighted by bilinear x attention weights:
+  no per-level value permutes and no (B * heads, head_dim, Q, P) sample buffers (1.6x faster pixel decoder on CPU);
+- training: one `F.grid_sample` per level, whose backward is about 20 % faster than embedding_bag's.
+Under autocast the value and output projections run in the autocast dtype; the sampling locations, attention
+weights and sampling stay in float32 (or float64): locations need the precision. Parameter names follow
+Mask2Former's MSDeformAttn (`sampling_offsets`, `attention_weights`, `value_proj`, `output_proj`) so COCO
+checkpoints load.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ def ms_deform_attn_core(
     sampling_locations: torch.Tensor,
     attention_weights: torch.Tensor,
 ) -> torch.Tensor:
-    """Weighted sum of bilinear samples over levels and points.
+    """Weighted sum of bilinear samples over levels and points (the kernel of the module docstring).
 
     Args:
         value: (B, S, M, D) per-head values of all levels flattened, S = sum_l H_l * W_l.
@@ -39,10 +41,36 @@ def ms_deform_attn_core(
     Returns:
         (B, Q, M * D).
     """
-    b, s, m, d = value.shape
+    if sum(h * w for h, w in spatial_shapes) != value.shape[1]:
+        raise ValueError(f"spatial shapes {list(spatial_shapes)} do not cover the {value.shape[1]} value tokens")
+    needs_grad = torch.is_grad_enabled() and any(
+        t.requires_grad for t in (value, sampling_locations, attention_weights)
+    )
+    kernel = _core_grid_sample if needs_grad else _core_embedding_bag
+    return kernel(value, spatial_shapes, sampling_locations, attention_weights)
+
+
+def _core_grid_sample(value, spatial_shapes, sampling_locations, attention_weights) -> torch.Tensor:
+    """`ms_deform_attn_core` with one grid_sample per level, accumulated level by level."""
+    b, _, m, d = value.shape
+    q, p = sampling_locations.shape[1], sampling_locations.shape[4]
+    grids = 2 * sampling_locations - 1  # grid_sample's [-1, 1]
+    out = value.new_zeros(b * m, d, q)
+    start = 0
+    for level, (h, w) in enumerate(spatial_shapes):
+        v = value[:, start : start + h * w].permute(0, 2, 3, 1).reshape(b * m, d, h, w)
+        start += h * w
+        grid = grids[:, :, :, level].transpose(1, 2).reshape(b * m, q, p, 2)
+        sampled = F.grid_sample(v, grid, mode="bilinear", padding_mode="zeros", align_corners=False)  # (BM, D, Q, P)
+        weight = attention_weights[:, :, :, level].transpose(1, 2).reshape(b * m, 1, q, p)
+        out = out + (sampled * weight).sum(-1)
+    return out.view(b, m * d, q).transpose(1, 2)
+
+
+def _core_embedding_bag(value, spatial_shapes, sampling_locations, attention_weights) -> torch.Tensor:
+    """`ms_deform_attn_core` as one weighted embedding_bag over a zero-bordered value table."""
+    b, _, m, d = value.shape
     q, num_levels, num_points = sampling_locations.shape[1], sampling_locations.shape[3], sampling_locations.shape[4]
-    if sum(h * w for h, w in spatial_shapes) != s:
-        raise ValueError(f"spatial shapes {list(spatial_shapes)} do not cover the {s} value tokens")
     dev, dtype = value.device, sampling_locations.dtype
     # Zero padding as data: each level's map gets a zero border (1 before, 2 after), coordinates are clamped into
     # [-1, size], so every corner of every point is a row of the padded table and off-map corners read zeros.
