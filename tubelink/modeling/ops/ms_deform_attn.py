@@ -83,6 +83,7 @@ def _core_embedding_bag(value, spatial_shapes, sampling_locations, attention_wei
         level[:, 1 : h + 1, 1 : w + 1] = value[:, start : start + h * w].reshape(b, h, w, m * d)
         starts.append(padded_start + pw + 1)  # the row of pixel (0, 0)
         start, padded_start = start + h * w, padded_start + ph * pw
+
     # per-(level, point) constants, laid out like the trailing (L, P) dims so every op below runs on contiguous data
     def per_level(values, dt):
         return torch.tensor(values, dtype=dt, device=dev)[:, None].expand(num_levels, num_points).contiguous()
