@@ -1,8 +1,12 @@
 """Multi-scale deformable attention equals a naive per-point reference and has correct gradients."""
 
+import pytest
 import torch
 
 from tubelink.modeling.ops import MSDeformAttn, ms_deform_attn_core
+from tubelink.modeling.ops import ms_deform_attn as msda
+
+KERNELS = [msda._core_grid_sample, msda._core_embedding_bag]
 
 SHAPES = [(3, 4), (2, 3)]
 
@@ -50,19 +54,33 @@ def _inputs(dtype=torch.float64, seed=0):
     return value, locations, weights
 
 
-def test_core_equals_naive_reference():
+@pytest.mark.parametrize("kernel", KERNELS, ids=lambda k: k.__name__)
+def test_core_equals_naive_reference(kernel):
     value, locations, weights = _inputs()
-    ours = ms_deform_attn_core(value, SHAPES, locations, weights)
+    ours = kernel(value, SHAPES, locations, weights)
     assert torch.allclose(ours, _naive(value, SHAPES, locations, weights), atol=1e-10)
 
 
-def test_core_gradcheck_float64():
+@pytest.mark.parametrize("kernel", KERNELS, ids=lambda k: k.__name__)
+def test_core_gradcheck_float64(kernel):
     value, locations, weights = _inputs()
     for t in (value, locations, weights):
         t.requires_grad_(True)
     assert torch.autograd.gradcheck(
-        lambda v, loc, w: ms_deform_attn_core(v, SHAPES, loc, w), (value, locations, weights), eps=1e-6, atol=1e-5
+        lambda v, loc, w: kernel(v, SHAPES, loc, w), (value, locations, weights), eps=1e-6, atol=1e-5
     )
+
+
+def test_core_uses_embedding_bag_without_gradients_and_grid_sample_with(monkeypatch):
+    calls = []
+    for kernel in KERNELS:
+        monkeypatch.setattr(msda, kernel.__name__, lambda *a, _k=kernel: calls.append(_k.__name__) or _k(*a))
+    value, locations, weights = _inputs()
+    with torch.no_grad():
+        ms_deform_attn_core(value.requires_grad_(True), SHAPES, locations, weights)
+    ms_deform_attn_core(value, SHAPES, locations, weights)  # value needs a gradient
+    ms_deform_attn_core(value.detach(), SHAPES, locations, weights)  # nothing does
+    assert calls == ["_core_embedding_bag", "_core_grid_sample", "_core_embedding_bag"]
 
 
 def test_module_shapes_fp32_sampling_under_bf16_autocast():
@@ -88,3 +106,19 @@ def test_module_shapes_fp32_sampling_under_bf16_autocast():
         "output_proj.weight",
         "output_proj.bias",
     ]
+
+
+def test_short_row_softmax_equals_softmax_values_and_gradients():
+    from tubelink.modeling.ops.ms_deform_attn import _softmax_short_rows
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(5, 8, 12, generator=g, dtype=torch.float64) * 3
+    x[0, 0] += 1000.0  # rows far apart: a shift shared across rows would underflow; per-row max must not
+    x[1, 1] -= 1000.0
+    x.requires_grad_(True)
+    ref = x.detach().clone().requires_grad_(True)
+    ours, theirs = _softmax_short_rows(x), ref.softmax(-1)
+    assert torch.isfinite(ours).all() and torch.allclose(ours, theirs, atol=1e-12)
+    up = torch.randn(ours.shape, generator=g, dtype=torch.float64)
+    (ours * up).sum().backward(), (theirs * up).sum().backward()
+    assert torch.allclose(x.grad, ref.grad, atol=1e-12)
