@@ -109,15 +109,13 @@ def test_module_shapes_fp32_sampling_under_bf16_autocast():
 
 
 def test_short_row_softmax_equals_softmax_values_and_gradients():
-    from tubelink.modeling.ops.ms_deform_attn import _softmax_short_rows
-
     g = torch.Generator().manual_seed(0)
     x = torch.randn(5, 8, 12, generator=g, dtype=torch.float64) * 3
     x[0, 0] += 1000.0  # rows far apart: a shift shared across rows would underflow; per-row max must not
     x[1, 1] -= 1000.0
     x.requires_grad_(True)
     ref = x.detach().clone().requires_grad_(True)
-    ours, theirs = _softmax_short_rows(x), ref.softmax(-1)
+    ours, theirs = msda._softmax_short_rows(x), ref.softmax(-1)
     assert torch.isfinite(ours).all() and torch.allclose(ours, theirs, atol=1e-12)
     up = torch.randn(ours.shape, generator=g, dtype=torch.float64)
     (ours * up).sum().backward(), (theirs * up).sum().backward()
