@@ -108,6 +108,7 @@ def main() -> None:
     from tubelink.data.mappers import iter_test_frames
     from tubelink.engine.evaluation import SplitView
     from tubelink.inference import VideoPredictor
+    from tubelink.modeling import build_model
     from tubelink.utils.errors import InputError, run_command
 
     def run(_):
@@ -118,8 +119,6 @@ def main() -> None:
         view = SplitView(cfg, args.dataset)
         if view.task != "vis":
             raise InputError("--dataset", f"{args.dataset!r} is a {view.task} split; the diagnosis needs a VIS split")
-        from tubelink.modeling import build_model
-
         model = build_model(cfg)
         load_weights(model, cfg.MODEL.WEIGHTS, CoveragePolicy.from_config(cfg, inference=True))
         model.eval()
@@ -135,11 +134,11 @@ def main() -> None:
                 return super()._vis(out, masks, start)
 
         augmentation = ClipAugmentation.from_config(cfg, is_train=False)
+        predictor = CapturingPredictor.from_config(cfg, model, view.task, view.is_thing)  # reset for every video
         stats = []
         with torch.no_grad():
             for video in DatasetCatalog.get(args.dataset):
                 captured.clear()
-                predictor = CapturingPredictor.from_config(cfg, model, view.task, view.is_thing)
                 for _ in predictor(iter_test_frames(video, augmentation)):
                     pass
                 for t, anns in enumerate(video["frame_annotations"]):
