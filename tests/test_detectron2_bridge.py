@@ -44,12 +44,6 @@ def test_bridge_without_detectron2_is_a_clear_import_error():
 # ---------------------------------------------------------------- with detectron2
 
 
-@pytest.fixture
-def datasets_root(tmp_path, monkeypatch):
-    monkeypatch.setenv("DETECTRON2_DATASETS", str(tmp_path / "data"))
-    return tmp_path
-
-
 def _args(*opts, config_file=SMALL):
     import argparse
 
@@ -101,6 +95,16 @@ def test_every_config_means_the_same_to_both_engines(config_file):
                 assert other == value, f"{prefix}{key}: {other!r} != {value!r}"
 
     compare(native, d2)
+
+
+@needs_detectron2
+def test_default_trainer_refuses_model_ema(datasets_root):
+    import tubelink.detectron2 as bridge
+    from tubelink.utils.errors import InputError
+
+    cfg = bridge.setup_cfg(_args(*TINY, "OUTPUT_DIR", str(datasets_root / "ema"), "MODEL_EMA.ENABLED", "True"))
+    with pytest.raises(InputError, match="MODEL_EMA.ENABLED"):
+        bridge.TubeLinkTrainer(cfg)
 
 
 @needs_detectron2

@@ -6,7 +6,6 @@ import os
 import subprocess
 import sys
 
-import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMALL = os.path.join(REPO, "configs", "synthetic", "tubelink_small.yaml")
@@ -16,12 +15,6 @@ TINY = [
     "INPUT.CROP.SIZE", "[48, 48]", "MODEL.MASK_FORMER.TRAIN_NUM_POINTS", "256", "MODEL.MASK_FORMER.DEC_LAYERS", "3",
     "DATASETS.TEST", "()",
 ]  # fmt: skip
-
-
-@pytest.fixture
-def datasets_root(tmp_path, monkeypatch):
-    monkeypatch.setenv("DETECTRON2_DATASETS", str(tmp_path / "data"))
-    return tmp_path
 
 
 def _train_counting_clips(argv, out_dir):

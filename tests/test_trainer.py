@@ -55,21 +55,11 @@ def tiny_cfg(output_dir, max_iter=6):
     return cfg
 
 
-@pytest.fixture
-def datasets_root(tmp_path, monkeypatch):
-    monkeypatch.setenv("DETECTRON2_DATASETS", str(tmp_path / "data"))
-    return tmp_path
-
-
-def test_resume_after_interruption_reproduces_the_losses(datasets_root, monkeypatch):
-    seed_all(3)  # what train_net's default_setup does before building the trainer
-    full = Trainer(tiny_cfg(datasets_root / "full"))
-    full.train()
-    reference = [r["total_loss"] for r in full.history]
-    assert len(reference) == 6 and reference[-1] < reference[0]
-
+def train_until_killed_at_iteration_4(cfg, monkeypatch) -> None:
+    """Train with seed 3 (as train_net would) and stop with a KeyboardInterrupt in iteration 4, after the
+    checkpoint of iteration 3."""
     seed_all(3)
-    interrupted = Trainer(tiny_cfg(datasets_root / "resumed"))
+    interrupted = Trainer(cfg)
     real_step = interrupted.run_step
 
     def dies_at_iteration_4(iteration, batch):
@@ -80,6 +70,16 @@ def test_resume_after_interruption_reproduces_the_losses(datasets_root, monkeypa
     monkeypatch.setattr(interrupted, "run_step", dies_at_iteration_4)
     with pytest.raises(KeyboardInterrupt):
         interrupted.train()
+
+
+def test_resume_after_interruption_reproduces_the_losses(datasets_root, monkeypatch):
+    seed_all(3)  # what train_net's default_setup does before building the trainer
+    full = Trainer(tiny_cfg(datasets_root / "full"))
+    full.train()
+    reference = [r["total_loss"] for r in full.history]
+    assert len(reference) == 6 and reference[-1] < reference[0]
+
+    train_until_killed_at_iteration_4(tiny_cfg(datasets_root / "resumed"), monkeypatch)
     assert os.path.isfile(datasets_root / "resumed" / "model_0000003.pth")
     seed_all(12345)  # a fresh process: whatever the seed, resuming restores every random state
     resumed = Trainer(tiny_cfg(datasets_root / "resumed"), resume=True)
@@ -137,6 +137,8 @@ def test_eval_only_prints_metrics(datasets_root):
         "('synthetic_vipseg_val', 'synthetic_ytvis_val')",
         "TEST.WINDOW_SIZE",
         "4",
+        "INPUT.MIN_SIZE_TEST",  # 40 val videos: small frames keep this command-line test short
+        "60",
         "MODEL.MASK_FORMER.DEC_LAYERS",  # the checkpoint's model (tiny_cfg); another one would be refused
         "3",
         env={"DETECTRON2_DATASETS": str(datasets_root / "data")},

@@ -243,6 +243,10 @@ def add_tubelink_config(cfg: CN) -> None:
     cfg.SOLVER.WEIGHT_DECAY_EMBED = 0.0
     cfg.SOLVER.POLY_LR_POWER = 0.9
     cfg.SOLVER.AMP.DTYPE = "bfloat16"
+    # An exponential moving average of the weights (d2go's MODEL_EMA keys), evaluated and saved as the model. Off in
+    # Mask2Former and the original Tube-Link. DECAY is reached after a warm-up (tubelink/engine/ema.py).
+    cfg.MODEL_EMA = CN({"ENABLED": False})
+    cfg.MODEL_EMA.DECAY = 0.999
 
     cfg.TEST.WINDOW_SIZE = 2  # n at inference, independent of training
     cfg.TEST.WINDOW_OVERLAP = 0

@@ -19,8 +19,10 @@ __all__ = ["datasets_root", "register_all", "synthetic_class_table", "BUILTIN_SP
 
 # Sizes of the registered synthetic splits: small enough to train and evaluate on a laptop CPU.
 SYNTHETIC_OPTIONS = {
-    "train": SyntheticOptions(num_videos=24, num_frames=12, seed=0),
-    "val": SyntheticOptions(num_videos=8, num_frames=12, seed=0),
+    # 96 videos: trained on 24, the main job scored VPQ 73.4 on them against 65.2 on val (README).
+    "train": SyntheticOptions(num_videos=96, num_frames=12, seed=0),
+    # 40 videos: with 8, the same five models' VPQ spread 2.48 across seeds, against 1.04 on 40 (README).
+    "val": SyntheticOptions(num_videos=40, num_frames=12, seed=0),
     # An image data set (one-frame videos, other scenes): mixed into training as pseudo-videos (INPUT.PSEUDO_VIDEO).
     "images": SyntheticOptions(num_videos=48, num_frames=1, seed=1),
 }

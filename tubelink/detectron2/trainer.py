@@ -55,6 +55,10 @@ class TubeLinkTrainer(DefaultTrainer):
     """
 
     def __init__(self, cfg) -> None:
+        if cfg.MODEL_EMA.ENABLED:
+            from ..utils.errors import InputError
+
+            raise InputError("MODEL_EMA.ENABLED", "is only supported by --engine native (the default)")
         super().__init__(cfg)
         if isinstance(self._trainer, AMPTrainer):
             self._trainer.precision = getattr(torch, cfg.SOLVER.AMP.DTYPE)

@@ -24,6 +24,7 @@ from ..data.build import build_train_loader_from_config
 from ..modeling import build_model
 from ..utils import comm
 from ..utils.events import collect_scalars
+from .ema import ModelEMA
 from .evaluation import evaluate_model
 from .checkpoint import (
     durable_write,
@@ -84,12 +85,15 @@ class Trainer:
         self.start_iter = 0
         if comm.is_main_process():
             remove_incomplete_writes(cfg.OUTPUT_DIR)
-        if resume and last_checkpoint(cfg.OUTPUT_DIR):
-            self._resume(last_checkpoint(cfg.OUTPUT_DIR))
-        elif cfg.MODEL.WEIGHTS:
+        resume_from = last_checkpoint(cfg.OUTPUT_DIR) if resume else None
+        if not resume_from and cfg.MODEL.WEIGHTS:
             from ..checkpoint import CoveragePolicy, load_weights
 
             load_weights(self.model, cfg.MODEL.WEIGHTS, CoveragePolicy.from_config(cfg, inference=False))
+        # The averaged weights (MODEL_EMA) are the ones evaluated and saved as "model"; None: the trained ones.
+        self.ema = ModelEMA(self.model, cfg.MODEL_EMA.DECAY) if cfg.MODEL_EMA.ENABLED else None
+        if resume_from:
+            self._resume(resume_from)
         if comm.get_world_size() > 1:
             self.model = DistributedDataParallel(
                 self.model, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=True
@@ -97,10 +101,23 @@ class Trainer:
         self.loader = build_train_loader_from_config(cfg, self.start_iter)
         self.history: List[Dict[str, float]] = []
 
+    @property
+    def trained_model(self) -> torch.nn.Module:
+        """The model the optimizer updates, without its DistributedDataParallel wrapper."""
+        return self.model.module if isinstance(self.model, DistributedDataParallel) else self.model
+
+    @property
+    def evaluated_model(self) -> torch.nn.Module:
+        """The model that is evaluated and saved under "model": the weight average with MODEL_EMA, else the trained."""
+        return self.ema.module if self.ema is not None else self.trained_model
+
     def _state(self, iteration: int) -> Dict:
-        model = self.model.module if isinstance(self.model, DistributedDataParallel) else self.model
-        return {
-            "model": model.state_dict(),
+        # "model" always holds the weights to run (what --eval-only, the demo and detectron2's checkpointer read);
+        # with MODEL_EMA, the trained weights that --resume continues from are kept beside them.
+        state = {"model": self.evaluated_model.state_dict()}
+        if self.ema is not None:
+            state |= {"trained_model": self.trained_model.state_dict(), "ema_num_updates": self.ema.num_updates}
+        return state | {
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict(),
@@ -110,7 +127,12 @@ class Trainer:
 
     def _resume(self, path: str) -> None:
         state = load_training_checkpoint(path)
-        self.model.load_state_dict(state["model"])
+        self.model.load_state_dict(state.get("trained_model", state["model"]))
+        if self.ema is not None:
+            if "trained_model" in state:
+                self.ema.load_state_dict({"model": state["model"], "num_updates": state["ema_num_updates"]})
+            else:  # a run without MODEL_EMA continued with it: the average starts from the resumed weights
+                self.ema = ModelEMA(self.model, self.cfg.MODEL_EMA.DECAY)
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
@@ -145,6 +167,8 @@ class Trainer:
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.scheduler.step()
+        if self.ema is not None:
+            self.ema.update(self.trained_model)
         return {k: float(v.detach()) for k, v in losses.items()} | {"total_loss": float(total.detach())} | scalars
 
     def train(self) -> Dict[str, Dict[str, float]]:
@@ -191,10 +215,10 @@ class Trainer:
                 if cfg.SOLVER.CHECKPOINT_PERIOD and done % cfg.SOLVER.CHECKPOINT_PERIOD == 0 and done < max_iter:
                     self.checkpoint(done)
                 if cfg.TEST.EVAL_PERIOD and done % cfg.TEST.EVAL_PERIOD == 0 and done < max_iter:
-                    results = evaluate_model(cfg, self.model)
+                    results = evaluate_model(cfg, self.evaluated_model)
             self.checkpoint(max_iter, "model_final.pth")
             if cfg.DATASETS.TEST:
-                results = evaluate_model(cfg, self.model)
+                results = evaluate_model(cfg, self.evaluated_model)
                 if comm.is_main_process():
                     with open(os.path.join(cfg.OUTPUT_DIR, "metrics.json"), "a", encoding="utf-8") as f:
                         f.write(json.dumps({"iteration": max_iter, "evaluation": results}) + "\n")
