@@ -128,7 +128,8 @@ def main() -> None:
             """Keeps every query's mask of each frame (the VIS post-processing only keeps the top-k)."""
 
             def _vis(self, out, masks, start):
-                rows = masks[torch.arange(out["pred_logits"].shape[0])] > 0  # (Q, n, H, W)
+                # masks is lazy (TubeMaskLogits): selecting every query materialises them, (Q, n, H, W)
+                rows = masks[torch.arange(out["pred_logits"].shape[0])] > 0
                 for t in range(rows.shape[1]):
                     captured.setdefault(start + t, rows[:, t].numpy())
                 return super()._vis(out, masks, start)

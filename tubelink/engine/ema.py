@@ -28,8 +28,8 @@ def ema_decay(decay: float, num_updates: int) -> float:
 class ModelEMA:
     """An averaged copy of `model` (in eval mode, no gradients); `update(model)` after each optimizer step.
 
-    `module` is the averaged model, to evaluate or save; `state_dict()` / `load_state_dict()` carry it and the number
-    of updates through a checkpoint, so a resumed run averages exactly as an uninterrupted one.
+    `module` is the averaged model, to evaluate or save; with `num_updates` it is all a checkpoint needs (`load`), so
+    a resumed run averages exactly as an uninterrupted one.
     """
 
     def __init__(self, model: nn.Module, decay: float) -> None:
@@ -55,9 +55,7 @@ class ModelEMA:
                 avg.copy_(value)
         return d
 
-    def state_dict(self) -> Dict:
-        return {"model": self.module.state_dict(), "num_updates": self.num_updates}
-
-    def load_state_dict(self, state: Dict) -> None:
-        self.module.load_state_dict(state["model"])
-        self.num_updates = int(state["num_updates"])
+    def load(self, weights: Dict[str, torch.Tensor], num_updates: int) -> None:
+        """Restore the average from a checkpoint: its weights and how many updates made it."""
+        self.module.load_state_dict(weights)
+        self.num_updates = int(num_updates)

@@ -130,7 +130,7 @@ class Trainer:
         self.model.load_state_dict(state.get("trained_model", state["model"]))
         if self.ema is not None:
             if "trained_model" in state:
-                self.ema.load_state_dict({"model": state["model"], "num_updates": state["ema_num_updates"]})
+                self.ema.load(state["model"], state["ema_num_updates"])
             else:  # a run without MODEL_EMA continued with it: the average starts from the resumed weights
                 self.ema = ModelEMA(self.model, self.cfg.MODEL_EMA.DECAY)
         self.optimizer.load_state_dict(state["optimizer"])
