@@ -144,3 +144,110 @@ def test_non_overlapping_tubes_need_no_masks(make):
         assert with_masks.update(det).tolist() == without.update(compact).tolist()
     assert with_masks.memory.ids() == without.memory.ids()
     assert torch.equal(with_masks.memory.stacked()[0], without.memory.stacked()[0])
+
+
+def _twin_step(tracker, step, swap_appearance, track_all=False):
+    """Two same-class twins moving right by 2 px per subclip, 16 px apart. Their embeddings differ by a little
+    (cosine 0.96 between them, both far above MATCH_SCORE_THR); with `swap_appearance` each twin's tube carries the
+    other's embedding, so appearance alone prefers the swap and only the overlap of the masks says who is who."""
+    u = torch.nn.functional.normalize(torch.tensor([1.0, 0.0, 0.0]), dim=0)
+    v = torch.nn.functional.normalize(torch.tensor([1.0, 0.3, 0.0]), dim=0)
+    looks = [v, u] if swap_appearance else [u, v]
+    tubes = [_box_tube(2 + 2 * step, 4), _box_tube(2 + 2 * step, 20)]
+    det = TubeDetections(
+        embeds=torch.stack(looks) * 4,
+        scores=torch.tensor([0.9, 0.9]),
+        labels=torch.tensor([1, 1]),
+        frame_index=step * N_FRAMES,
+        num_frames=N_FRAMES,
+        track_all=track_all,
+        first_frame_masks=torch.stack([t[0] for t in tubes]),
+        last_frame_masks=torch.stack([t[-1] for t in tubes]),
+    )
+    return tracker.update(det).tolist()
+
+
+OVERLAP_TRACKERS = [
+    pytest.param(lambda w: QuasiDenseTracker(match_metric="cosine", mask_iou_weight=w), False, id="greedy_cosine"),
+    pytest.param(lambda w: HungarianQueryTracker(mask_iou_weight=w), False, id="hungarian"),
+    pytest.param(lambda w: QuasiDenseTracker(mask_iou_weight=w), True, id="track_all"),
+]
+
+
+@pytest.mark.parametrize("make,track_all", OVERLAP_TRACKERS)
+def test_overlap_cue_tells_look_alike_twins_apart(make, track_all):
+    for weight, expect_kept in ((0.0, False), (1.0, True)):
+        tracker = make(weight)
+        first = _twin_step(tracker, 0, swap_appearance=False, track_all=track_all)
+        second = _twin_step(tracker, 1, swap_appearance=True, track_all=track_all)
+        assert sorted(first) == sorted(second) == [0, 1]  # both matched, no new track
+        # appearance only: the ids follow the swapped embeddings; with the cue they stay with the positions
+        assert (second == first) is expect_kept, (weight, first, second)
+
+
+def test_overlap_cue_never_accepts_a_dissimilar_pair():
+    """The cue only reorders acceptable matches: a tube exactly where a track was, but with an embedding below
+    MATCH_SCORE_THR, starts a new track however large the weight."""
+    for track_all in (False, True):
+        tracker = QuasiDenseTracker(match_metric="cosine", mask_iou_weight=100.0)
+        tube = _box_tube(4, 4)
+        common = dict(scores=torch.tensor([0.9]), labels=torch.tensor([1]), num_frames=N_FRAMES, track_all=track_all)
+        masks = dict(first_frame_masks=tube[:1], last_frame_masks=tube[-1:])
+        assert tracker.update(TubeDetections(torch.tensor([[4.0, 0, 0]]), frame_index=0, **common, **masks)) == 0
+        other = TubeDetections(torch.tensor([[0.0, 4.0, 0]]), frame_index=2, **common, **masks)  # cosine 0
+        assert tracker.update(other).tolist() == [1]
+        # ... nor steals the assignment: a tube where track 0 was, looking like track 1 (elsewhere), joins track 1
+        elsewhere = _box_tube(20, 20)
+        tracker.update(
+            TubeDetections(
+                torch.tensor([[0.0, 4.0, 0]]),
+                frame_index=4,
+                **common,
+                first_frame_masks=elsewhere[:1],
+                last_frame_masks=elsewhere[-1:],
+            )
+        )
+        assert tracker.update(TubeDetections(torch.tensor([[0.0, 4.0, 0]]), frame_index=6, **common, **masks)) == 1
+
+
+def test_memory_keeps_each_tracks_last_frame_mask():
+    tracker = HungarianQueryTracker(mask_iou_weight=1.0)
+    ident = _identities(num=2)
+
+    def det(boxes, frame_index, with_masks=True):
+        tubes = [_box_tube(x, y) for x, y in boxes]
+        return TubeDetections(
+            embeds=ident[: len(boxes)],
+            scores=torch.full((len(boxes),), 0.9),
+            labels=torch.zeros(len(boxes), dtype=torch.int64),
+            frame_index=frame_index,
+            num_frames=N_FRAMES,
+            first_frame_masks=torch.stack([t[0] for t in tubes]) if with_masks else None,
+            last_frame_masks=torch.stack([t[-1] for t in tubes]) if with_masks else None,
+        )
+
+    assert tracker.memory.last_masks() is None
+    tracker.update(det([(0, 0)], 0, with_masks=False))  # a track stored before any mask: an empty mask row
+    tracker.update(det([(0, 0), (20, 20)], 2))
+    stored = tracker.memory.last_masks()
+    assert stored.shape == (2, SIZE, SIZE) and stored.dtype == torch.bool
+    assert torch.equal(stored[1], _box_tube(20, 20)[-1])  # the new track's mask
+    assert torch.equal(stored[0], _box_tube(0, 0)[-1])  # the matched track's mask replaced the empty row
+    tracker.update(det([(2, 0)], 4))
+    assert torch.equal(tracker.memory.last_masks()[0], _box_tube(2, 0)[-1])
+    assert torch.equal(tracker.memory.last_masks()[1], _box_tube(20, 20)[-1])  # unmatched: kept as last seen
+    tracker.update(det([(4, 0)], 16))  # track 1 last seen at frame 3: retired with its mask
+    assert tracker.memory.ids() == [0] and tracker.memory.last_masks().shape == (1, SIZE, SIZE)
+    with pytest.raises(ValueError, match="come together"):
+        TubeDetections(ident[:1], torch.ones(1), torch.zeros(1, dtype=torch.int64), 0, first_frame_masks=stored[:1])
+
+
+def test_mask_iou_weight_from_config():
+    cfg = get_cfg()
+    assert build_tracker(cfg).uses_masks is False  # appearance only by default, as QDTrack and the original
+    cfg.MODEL.TRACKER.MASK_IOU_WEIGHT = 0.5
+    tracker = build_tracker(cfg)
+    assert tracker.uses_masks and tracker.mask_iou_weight == 0.5
+    cfg.MODEL.TRACKER.MASK_IOU_WEIGHT = -1.0
+    with pytest.raises(ValueError, match="MASK_IOU_WEIGHT"):
+        build_tracker(cfg)

@@ -226,6 +226,9 @@ def add_tubelink_config(cfg: CN) -> None:
     tr.MEMORY_MOMENTUM = 0.8
     tr.MEMORY_FRAMES = 10  # frames a track is kept without a match
     tr.WITH_CATEGORY = True
+    # > 0: among acceptable matches, prefer the track whose last-frame mask overlaps the tube's first frame (weight of
+    # that IoU beside the similarity); 0 = appearance only, as QDTrack, IDOL and the original Tube-Link
+    tr.MASK_IOU_WEIGHT = 0.0
 
     # ---- Data ----
     cfg.INPUT.RESIZE_RATIO_RANGE = [1.0, 2.0]  # scale of MIN_SIZE_TRAIN drawn per clip (1.0 to 2.0)

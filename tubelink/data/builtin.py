@@ -19,9 +19,10 @@ __all__ = ["datasets_root", "register_all", "synthetic_class_table", "BUILTIN_SP
 
 # Sizes of the registered synthetic splits: small enough to train and evaluate on a laptop CPU.
 SYNTHETIC_OPTIONS = {
-    # 96 videos: trained on 24, the main job scored VPQ 73.4 on them against 65.2 on val (README).
+    # 96 videos: trained on 24, the main job scored VPQ 73.4 on them against 65.2 on val (docs/main_job_history.md).
     "train": SyntheticOptions(num_videos=96, num_frames=12, seed=0),
-    # 40 videos: with 8, the same five models' VPQ spread 2.48 across seeds, against 1.04 on 40 (README).
+    # 40 videos: with 8, the same five models' VPQ spread 2.48 across seeds, against 1.04 on 40
+    # (docs/main_job_history.md).
     "val": SyntheticOptions(num_videos=40, num_frames=12, seed=0),
     # An image data set (one-frame videos, other scenes): mixed into training as pseudo-videos (INPUT.PSEUDO_VIDEO).
     "images": SyntheticOptions(num_videos=48, num_frames=1, seed=1),

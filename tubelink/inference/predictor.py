@@ -168,12 +168,18 @@ class VideoPredictor:
         things = [s for s in segments if s["isthing"]]
         ids = torch.full((0,), -1)
         if things:
+            first = last = None
+            if self.tracker.uses_masks:
+                segment_ids = torch.tensor([s["id"] for s in things], dtype=panoptic.dtype)[:, None, None]
+                first, last = panoptic[0][None] == segment_ids, panoptic[-1][None] == segment_ids
             det = TubeDetections(
                 embeds=out[self.tracker.association_feature][[s["query_index"] for s in things]].float(),
                 scores=torch.tensor([s["score"] for s in things]),
                 labels=torch.tensor([s["category_id"] for s in things]),
                 frame_index=start,
                 num_frames=masks.shape[1],  # no masks: panoptic segments never overlap, so no duplicates to remove
+                first_frame_masks=first,
+                last_frame_masks=last,
             )
             ids = self.tracker.update(det)
         track_of = {s["id"]: int(i) for s, i in zip(things, ids.tolist())}
@@ -229,8 +235,10 @@ class VideoPredictor:
             scores=scores[rows],
             labels=labels[rows],
             frame_index=start,
-            track_all=True,  # all kept: no duplicate removal, no masks needed
+            track_all=True,  # all kept: no duplicate removal, no tube masks needed
             num_frames=masks.shape[1],
+            first_frame_masks=inst_masks[rows][:, 0] if self.tracker.uses_masks else None,
+            last_frame_masks=inst_masks[rows][:, -1] if self.tracker.uses_masks else None,
         )
         tube_of_query = dict(zip(best, self.tracker.update(det).tolist()))
         if self.vis_aggregation == "video":

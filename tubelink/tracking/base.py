@@ -29,6 +29,9 @@ class TubeDetections:
         track_all: every tube gets an identity, whatever its score and overlaps, matched one-to-one (VIS: the
             top-k instances are all kept, as Mask2Former-VIS and the original, since AP needs the low-scored ones).
         num_frames: n, frames of the subclip (default: the masks' second dimension, else 1).
+        first_frame_masks / last_frame_masks: optional bool (N, H, W), each tube's mask in the subclip's first and
+            last frame: the overlap cue of trackers with MODEL.TRACKER.MASK_IOU_WEIGHT > 0 (`Tracker.uses_masks`),
+            a track's last mask against a tube's first.
     """
 
     embeds: torch.Tensor
@@ -38,6 +41,8 @@ class TubeDetections:
     masks: Optional[torch.Tensor] = None
     track_all: bool = False
     num_frames: Optional[int] = None
+    first_frame_masks: Optional[torch.Tensor] = None
+    last_frame_masks: Optional[torch.Tensor] = None
 
     def __post_init__(self) -> None:
         n = self.embeds.shape[0]
@@ -48,6 +53,12 @@ class TubeDetections:
             )
         if self.masks is not None and self.masks.shape[0] != n:
             raise ValueError(f"TubeDetections: masks must have N={n} rows, got {tuple(self.masks.shape)}")
+        for name in ("first_frame_masks", "last_frame_masks"):
+            m = getattr(self, name)
+            if m is not None and (m.ndim != 3 or m.shape[0] != n):
+                raise ValueError(f"TubeDetections: {name} must be (N={n}, H, W), got {tuple(m.shape)}")
+        if (self.first_frame_masks is None) != (self.last_frame_masks is None):
+            raise ValueError("TubeDetections: first_frame_masks and last_frame_masks come together")
         if self.num_frames is None:
             self.num_frames = self.masks.shape[1] if self.masks is not None else 1
 
@@ -56,7 +67,8 @@ class TubeDetections:
 
 
 class TrackMemory:
-    """Tracks by id with momentum-updated embeddings and a lifetime in frames, held as stacked rows."""
+    """Tracks by id with momentum-updated embeddings and a lifetime in frames, held as stacked rows; optionally each
+    track's mask in the last frame it was seen (for the overlap cue)."""
 
     def __init__(self, momentum: float, lifetime_frames: int) -> None:
         """momentum: weight of the new embedding in an update; lifetime_frames: frames a track survives unmatched."""
@@ -70,6 +82,7 @@ class TrackMemory:
         self._embeds: Optional[torch.Tensor] = None  # (M, D) float32
         self._labels = torch.zeros(0, dtype=torch.int64)
         self._last_frame = torch.zeros(0, dtype=torch.int64)
+        self._last_masks: Optional[torch.Tensor] = None  # (M, H, W) bool once any update carried masks
         self._next_id = 0
 
     def new_id(self) -> int:
@@ -87,12 +100,26 @@ class TrackMemory:
             return None, None, []
         return self._embeds, self._labels, self.ids()
 
-    def update_many(self, track_ids: List[int], embeds: torch.Tensor, labels: torch.Tensor, frame_index: int) -> None:
+    def last_masks(self) -> Optional[torch.Tensor]:
+        """bool (M, H, W): each track's mask in the last frame it was seen (empty for tracks stored without one);
+        None until an update carries masks."""
+        return self._last_masks if self._ids else None
+
+    def update_many(
+        self,
+        track_ids: List[int],
+        embeds: torch.Tensor,
+        labels: torch.Tensor,
+        frame_index: int,
+        last_masks: Optional[torch.Tensor] = None,
+    ) -> None:
         """Blend (K, D) `embeds` into the tracks `track_ids` that exist, insert the others (in the given order);
-        every one was last seen at `frame_index`. Ids are distinct."""
+        every one was last seen at `frame_index`, with `last_masks` (K, H, W) there if given. Ids are distinct."""
         if not track_ids:
             return
         embeds, labels = embeds.detach().float(), labels.to(torch.int64).reshape(-1)
+        if last_masks is not None and self._last_masks is None:
+            self._last_masks = last_masks.new_zeros((len(self._ids), *last_masks.shape[1:]))
         row_of = {tid: r for r, tid in enumerate(self._ids)}
         rows = [row_of.get(tid, -1) for tid in track_ids]
         old = [k for k, r in enumerate(rows) if r >= 0]
@@ -102,6 +129,8 @@ class TrackMemory:
             self._embeds = self._embeds.index_put((index,), blended)
             self._labels = self._labels.index_put((index,), labels[old])
             self._last_frame = self._last_frame.index_fill(0, index, frame_index)
+            if last_masks is not None:
+                self._last_masks = self._last_masks.index_put((index,), last_masks[old].bool())
         new = [k for k, r in enumerate(rows) if r < 0]
         if new:
             self._ids += [track_ids[k] for k in new]
@@ -109,6 +138,13 @@ class TrackMemory:
             self._embeds = fresh if self._embeds is None else torch.cat([self._embeds, fresh])
             self._labels = torch.cat([self._labels, labels[new]])
             self._last_frame = torch.cat([self._last_frame, torch.full((len(new),), frame_index)])
+            if self._last_masks is not None:
+                fresh_masks = (
+                    last_masks[new].bool()
+                    if last_masks is not None
+                    else self._last_masks.new_zeros((len(new), *self._last_masks.shape[1:]))
+                )
+                self._last_masks = torch.cat([self._last_masks, fresh_masks])
 
     def update(self, track_id: int, embed: torch.Tensor, label: int, frame_index: int) -> None:
         """Insert a new track or blend `embed` (D,) into an existing one; `frame_index` = last frame it was seen."""
@@ -122,16 +158,20 @@ class TrackMemory:
         self._ids = [tid for tid, a in zip(self._ids, alive.tolist()) if a]
         self._embeds = self._embeds[alive] if self._ids else None
         self._labels, self._last_frame = self._labels[alive], self._last_frame[alive]
+        if self._last_masks is not None:
+            self._last_masks = self._last_masks[alive]
 
 
 class Tracker(abc.ABC):
     """Interface: `reset()` at the start of a video, `update(detections) -> ids` per subclip.
 
     `association_feature` names the model output the tracker matches on: "pred_embeds" (association embeddings) or
-    "pred_queries" (raw decoder queries, MinVIS style).
+    "pred_queries" (raw decoder queries, MinVIS style); `uses_masks` says whether it also wants each tube's first-
+    and last-frame masks.
     """
 
     association_feature = "pred_embeds"
+    uses_masks = False  # True: `update` wants first_frame_masks / last_frame_masks in its detections
 
     @abc.abstractmethod
     def reset(self) -> None:

@@ -3,7 +3,10 @@
 Both share one life cycle per subclip (`MemoryTracker.update`):
   1. candidates: tubes with score >= OBJ_SCORE_THR, by descending score, minus duplicates (tube-mask IoU above
      NMS_IOU_THR with a higher-scored candidate);
-  2. matching candidates to the track memory (the only step that differs);
+  2. matching candidates to the track memory (the only step that differs); with MASK_IOU_WEIGHT w > 0, among the
+     pairs whose similarity passes MATCH_SCORE_THR the choice maximises similarity + w * IoU(the track's mask in its
+     last frame, the tube's mask in its first frame), as MaskTrack R-CNN adds box overlap to appearance: look-alike
+     twins have near-equal embeddings and are told apart by where they are; acceptance stays on similarity alone;
   3. unmatched candidates with score >= INIT_SCORE_THR start new tracks;
   4. matched and new tracks update the memory (momentum on embeddings); tracks unseen for more than
      MEMORY_FRAMES frames are retired, so an occlusion shorter than the memory keeps the identity.
@@ -14,7 +17,7 @@ one-to-one (Hungarian on cosine similarity) by every tracker.
 from __future__ import annotations
 
 import abc
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -39,8 +42,12 @@ class MemoryTracker(Tracker):
         memory_momentum: float = 0.8,
         memory_frames: int = 10,
         with_category: bool = True,
+        mask_iou_weight: float = 0.0,
     ) -> None:
         """Thresholds as MODEL.TRACKER.*; see the module docstring for their roles."""
+        if mask_iou_weight < 0:
+            raise ValueError(f"MODEL.TRACKER.MASK_IOU_WEIGHT: expected >= 0, got {mask_iou_weight}")
+        self.mask_iou_weight = float(mask_iou_weight)
         self.match_score_thr = match_score_thr
         self.init_score_thr = init_score_thr
         self.obj_score_thr = obj_score_thr
@@ -60,7 +67,13 @@ class MemoryTracker(Tracker):
             memory_momentum=t.MEMORY_MOMENTUM,
             memory_frames=t.MEMORY_FRAMES,
             with_category=t.WITH_CATEGORY,
+            mask_iou_weight=t.MASK_IOU_WEIGHT,
         )
+
+    @property
+    def uses_masks(self) -> bool:
+        """Whether `update` wants the tubes' first- and last-frame masks (the overlap cue is on)."""
+        return self.mask_iou_weight > 0
 
     @classmethod
     def from_config(cls, cfg) -> "MemoryTracker":
@@ -89,17 +102,31 @@ class MemoryTracker(Tracker):
         return order[kept_rows].tolist()
 
     @abc.abstractmethod
-    def match(self, embeds: torch.Tensor, labels: torch.Tensor) -> List[Tuple[int, int]]:
-        """Match candidates (embeds (K, D), labels (K,)) to memory rows; returns [(candidate row, memory row)]."""
+    def match(
+        self, embeds: torch.Tensor, labels: torch.Tensor, overlap: Optional[torch.Tensor] = None
+    ) -> List[Tuple[int, int]]:
+        """Match candidates (embeds (K, D), labels (K,)) to memory rows; returns [(candidate row, memory row)].
+        overlap: optional (K, M) mask IoU of each candidate's first frame with each track's last (the overlap cue)."""
 
-    def match_one_to_one(self, embeds: torch.Tensor, labels: torch.Tensor) -> List[Tuple[int, int]]:
-        """Optimal one-to-one assignment maximising total cosine similarity (label-gated), accepted above
-        MATCH_SCORE_THR: MinVIS's matching, and every tracker's for `track_all` sets (all top-k tubes kept, so
-        near-duplicate tubes are expected and would split a greedy bi-softmax)."""
+    def match_one_to_one(
+        self, embeds: torch.Tensor, labels: torch.Tensor, overlap: Optional[torch.Tensor] = None
+    ) -> List[Tuple[int, int]]:
+        """Optimal one-to-one assignment maximising total cosine similarity (label-gated; plus the overlap cue),
+        accepted above MATCH_SCORE_THR: MinVIS's matching, and every tracker's for `track_all` sets (all top-k tubes
+        kept, so near-duplicate tubes are expected and would split a greedy bi-softmax)."""
         memory_embeds, memory_labels, _ = self.memory.stacked()
         sim = self._label_gate(cosine_similarity(embeds, memory_embeds), labels, memory_labels)
-        rows, cols = linear_sum_assignment(-sim.numpy().astype(np.float64))
+        objective = self._with_overlap(sim, overlap)
+        rows, cols = linear_sum_assignment(-objective.numpy().astype(np.float64))
         return [(int(r), int(c)) for r, c in zip(rows, cols) if sim[r, c] > self.match_score_thr]
+
+    def _with_overlap(self, sim: torch.Tensor, overlap: Optional[torch.Tensor]) -> torch.Tensor:
+        """The matching objective: `sim` plus MASK_IOU_WEIGHT * overlap on the pairs that pass MATCH_SCORE_THR, so
+        the overlap reorders acceptable pairs and never makes an unacceptable one win a track."""
+        if overlap is None or self.mask_iou_weight == 0:
+            return sim
+        acceptable = (sim > self.match_score_thr).to(sim.dtype)
+        return sim + self.mask_iou_weight * overlap.to(sim.dtype) * acceptable
 
     def _label_gate(self, sim: torch.Tensor, labels: torch.Tensor, memory_labels: torch.Tensor) -> torch.Tensor:
         if not self.with_category:
@@ -118,9 +145,13 @@ class MemoryTracker(Tracker):
         ids = torch.full((len(det),), -1, dtype=torch.int64)
         cands = self.candidates(det)
         memory_ids = self.memory.ids()
+        with_masks = self.uses_masks and det.first_frame_masks is not None
         if cands and memory_ids:
             match = self.match_one_to_one if det.track_all else self.match
-            for row, mem_row in match(det.embeds[cands], det.labels[cands]):
+            overlap = None
+            if with_masks and self.memory.last_masks() is not None:
+                overlap = mask_iou_matrix(det.first_frame_masks[cands], self.memory.last_masks())
+            for row, mem_row in match(det.embeds[cands], det.labels[cands], overlap):
                 ids[cands[row]] = memory_ids[mem_row]
         cand_ids = ids[cands].tolist()
         for k, i in enumerate(cands):
@@ -129,7 +160,13 @@ class MemoryTracker(Tracker):
         tracked = [k for k, tid in enumerate(cand_ids) if tid >= 0]
         if tracked:
             rows = [cands[k] for k in tracked]
-            self.memory.update_many([cand_ids[k] for k in tracked], det.embeds[rows], det.labels[rows], last_frame)
+            self.memory.update_many(
+                [cand_ids[k] for k in tracked],
+                det.embeds[rows],
+                det.labels[rows],
+                last_frame,
+                det.last_frame_masks[rows] if with_masks else None,
+            )
         return ids, cands
 
 
@@ -158,8 +195,11 @@ class QuasiDenseTracker(MemoryTracker):
         super().reset()
         self.backdrops = None
 
-    def match(self, embeds: torch.Tensor, labels: torch.Tensor) -> List[Tuple[int, int]]:
-        """Greedy matching on bi-softmax (or cosine) scores; each track takes at most one candidate."""
+    def match(
+        self, embeds: torch.Tensor, labels: torch.Tensor, overlap: Optional[torch.Tensor] = None
+    ) -> List[Tuple[int, int]]:
+        """Greedy matching on bi-softmax (or cosine) scores (plus the overlap cue among acceptable tracks); each
+        track takes at most one candidate."""
         memory_embeds, memory_labels, _ = self.memory.stacked()
         num_tracks = memory_embeds.shape[0]
         keys = memory_embeds if self.backdrops is None else torch.cat([memory_embeds, self.backdrops])
@@ -169,12 +209,14 @@ class QuasiDenseTracker(MemoryTracker):
             sim = cosine_similarity(embeds, keys)
         sim = sim.clone()
         sim[:, :num_tracks] = self._label_gate(sim[:, :num_tracks], labels, memory_labels)
+        objective = sim.clone()
+        objective[:, :num_tracks] = self._with_overlap(sim[:, :num_tracks], overlap)
         pairs = []
         for row in range(sim.shape[0]):
-            conf, col = sim[row].max(dim=0)
-            if col < num_tracks and conf > self.match_score_thr:
-                pairs.append((row, int(col)))
-                sim[:, col] = -1.0  # a track takes one candidate per subclip
+            col = int(objective[row].argmax())
+            if col < num_tracks and sim[row, col] > self.match_score_thr:
+                pairs.append((row, col))
+                sim[:, col] = objective[:, col] = -1.0  # a track takes one candidate per subclip
         return pairs
 
     def update(self, det: TubeDetections) -> torch.Tensor:
@@ -192,9 +234,11 @@ class HungarianQueryTracker(MemoryTracker):
 
     association_feature = "pred_queries"
 
-    def match(self, embeds: torch.Tensor, labels: torch.Tensor) -> List[Tuple[int, int]]:
-        """Optimal assignment maximising total cosine similarity."""
-        return self.match_one_to_one(embeds, labels)
+    def match(
+        self, embeds: torch.Tensor, labels: torch.Tensor, overlap: Optional[torch.Tensor] = None
+    ) -> List[Tuple[int, int]]:
+        """Optimal assignment maximising total cosine similarity (plus the overlap cue)."""
+        return self.match_one_to_one(embeds, labels, overlap)
 
 
 def build_tracker(cfg) -> Tracker:
