@@ -144,7 +144,7 @@ def test_overlap_cue_links_look_alike_entities(synthetic):
                     if rle is not None and mask_util.area(rle) > 0
                 }
                 switching[weight] += inst["score"] > 0.5 and len(covered) > 1
-    assert 3 * switching[1.0] <= switching[0.0], switching  # 13 confident instances switch entities -> 4
+    assert switching[0.0] >= 8 and 3 * switching[1.0] <= switching[0.0], switching  # 13 switching instances -> 4
 
 
 def test_vss_and_vis_outputs(synthetic):

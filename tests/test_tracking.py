@@ -193,7 +193,8 @@ def test_overlap_cue_never_accepts_a_dissimilar_pair():
         tube = _box_tube(4, 4)
         common = dict(scores=torch.tensor([0.9]), labels=torch.tensor([1]), num_frames=N_FRAMES, track_all=track_all)
         masks = dict(first_frame_masks=tube[:1], last_frame_masks=tube[-1:])
-        assert tracker.update(TubeDetections(torch.tensor([[4.0, 0, 0]]), frame_index=0, **common, **masks)) == 0
+        first = TubeDetections(torch.tensor([[4.0, 0, 0]]), frame_index=0, **common, **masks)
+        assert tracker.update(first).tolist() == [0]
         other = TubeDetections(torch.tensor([[0.0, 4.0, 0]]), frame_index=2, **common, **masks)  # cosine 0
         assert tracker.update(other).tolist() == [1]
         # ... nor steals the assignment: a tube where track 0 was, looking like track 1 (elsewhere), joins track 1
@@ -207,7 +208,42 @@ def test_overlap_cue_never_accepts_a_dissimilar_pair():
                 last_frame_masks=elsewhere[-1:],
             )
         )
-        assert tracker.update(TubeDetections(torch.tensor([[0.0, 4.0, 0]]), frame_index=6, **common, **masks)) == 1
+        again = TubeDetections(torch.tensor([[0.0, 4.0, 0]]), frame_index=6, **common, **masks)
+        assert tracker.update(again).tolist() == [1]
+
+
+def test_overlap_cue_keeps_the_backdrop_veto():
+    """QDTrack's backdrops: a tube most similar to an untracked tube of the previous subclip is not forced onto a
+    track, even one that passes MATCH_SCORE_THR and overlaps it."""
+    looks = torch.tensor([[4.0, 0, 0], [0, 4.0, 0], [2.8, 2.8, 0]])  # track, backdrop, a tube between them
+    tube = _box_tube(4, 4)
+
+    def det(embeds, scores, frame_index):
+        k = len(embeds)
+        return TubeDetections(
+            embeds=embeds,
+            scores=torch.tensor(scores),
+            labels=torch.zeros(k, dtype=torch.int64),
+            frame_index=frame_index,
+            num_frames=N_FRAMES,
+            first_frame_masks=tube[:1].expand(k, -1, -1).clone(),
+            last_frame_masks=tube[-1:].expand(k, -1, -1).clone(),
+        )
+
+    for weight in (0.0, 1.0):
+        tracker = QuasiDenseTracker(match_metric="cosine", mask_iou_weight=weight, match_score_thr=0.5)
+        assert tracker.update(det(looks[:2], [0.9, 0.4], 0)).tolist() == [0, -1]  # the second becomes a backdrop
+        between = looks[2:] + torch.tensor([[0.0, 0.3, 0.0]])  # cosine 0.66 with the track, 0.75 with the backdrop
+        assert tracker.update(det(between, [0.4], 2)).tolist() == [-1], weight
+
+
+def test_zero_weight_ignores_masks():
+    """MASK_IOU_WEIGHT 0: masks in the detections change nothing (the swap of the twins test happens) and are not
+    stored."""
+    tracker = HungarianQueryTracker(mask_iou_weight=0.0)
+    first = _twin_step(tracker, 0, swap_appearance=False)
+    second = _twin_step(tracker, 1, swap_appearance=True)
+    assert second == first[::-1] and tracker.memory.last_masks() is None
 
 
 def test_memory_keeps_each_tracks_last_frame_mask():
@@ -240,6 +276,11 @@ def test_memory_keeps_each_tracks_last_frame_mask():
     assert tracker.memory.ids() == [0] and tracker.memory.last_masks().shape == (1, SIZE, SIZE)
     with pytest.raises(ValueError, match="come together"):
         TubeDetections(ident[:1], torch.ones(1), torch.zeros(1, dtype=torch.int64), 0, first_frame_masks=stored[:1])
+    with pytest.raises(ValueError, match="bool"):
+        float_masks = dict(first_frame_masks=stored[:1].float(), last_frame_masks=stored[:1].float())
+        TubeDetections(ident[:1], torch.ones(1), torch.zeros(1, dtype=torch.int64), 0, **float_masks)
+    with pytest.raises(ValueError, match="in one video"):
+        tracker.memory.update_many([0], ident[:1], torch.zeros(1), 18, torch.zeros(1, 8, 8, dtype=torch.bool))
 
 
 def test_mask_iou_weight_from_config():

@@ -71,6 +71,9 @@ class VideoPredictor:
             raise ValueError(f"TEST.VIS_AGGREGATION: expected 'video' or 'subclip', got {vis_aggregation!r}")
         self.model, self.task, self.is_thing, self.tracker = model, task, list(is_thing), tracker
         self.window, self.overlap = window, overlap
+        # the frame of a window where the previous window's last frame lies (or, without overlap, the one after it):
+        # the overlap cue compares masks there
+        self._link_frame = max(overlap - 1, 0)
         self.object_mask_threshold, self.overlap_threshold = object_mask_threshold, overlap_threshold
         self.instances_per_window = instances_per_window
         self.num_classes = len(self.is_thing)
@@ -171,7 +174,8 @@ class VideoPredictor:
             first = last = None
             if self.tracker.uses_masks:
                 segment_ids = torch.tensor([s["id"] for s in things], dtype=panoptic.dtype)[:, None, None]
-                first, last = panoptic[0][None] == segment_ids, panoptic[-1][None] == segment_ids
+                first = panoptic[self._link_frame][None] == segment_ids
+                last = panoptic[-1][None] == segment_ids
             det = TubeDetections(
                 embeds=out[self.tracker.association_feature][[s["query_index"] for s in things]].float(),
                 scores=torch.tensor([s["score"] for s in things]),
@@ -237,8 +241,8 @@ class VideoPredictor:
             frame_index=start,
             track_all=True,  # all kept: no duplicate removal, no tube masks needed
             num_frames=masks.shape[1],
-            first_frame_masks=inst_masks[rows][:, 0] if self.tracker.uses_masks else None,
-            last_frame_masks=inst_masks[rows][:, -1] if self.tracker.uses_masks else None,
+            first_frame_masks=inst_masks[rows, self._link_frame] if self.tracker.uses_masks else None,
+            last_frame_masks=inst_masks[rows, -1] if self.tracker.uses_masks else None,
         )
         tube_of_query = dict(zip(best, self.tracker.update(det).tolist()))
         if self.vis_aggregation == "video":

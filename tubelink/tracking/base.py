@@ -29,9 +29,10 @@ class TubeDetections:
         track_all: every tube gets an identity, whatever its score and overlaps, matched one-to-one (VIS: the
             top-k instances are all kept, as Mask2Former-VIS and the original, since AP needs the low-scored ones).
         num_frames: n, frames of the subclip (default: the masks' second dimension, else 1).
-        first_frame_masks / last_frame_masks: optional bool (N, H, W), each tube's mask in the subclip's first and
-            last frame: the overlap cue of trackers with MODEL.TRACKER.MASK_IOU_WEIGHT > 0 (`Tracker.uses_masks`),
-            a track's last mask against a tube's first.
+        first_frame_masks / last_frame_masks: optional bool (N, H, W), each tube's mask where it meets the previous
+            subclip (its first frame; with overlapping windows, the previous subclip's last frame) and in its last
+            frame: the overlap cue of trackers with MODEL.TRACKER.MASK_IOU_WEIGHT > 0 (`Tracker.uses_masks`) compares
+            a track's last mask with a tube's first.
     """
 
     embeds: torch.Tensor
@@ -55,10 +56,12 @@ class TubeDetections:
             raise ValueError(f"TubeDetections: masks must have N={n} rows, got {tuple(self.masks.shape)}")
         for name in ("first_frame_masks", "last_frame_masks"):
             m = getattr(self, name)
-            if m is not None and (m.ndim != 3 or m.shape[0] != n):
-                raise ValueError(f"TubeDetections: {name} must be (N={n}, H, W), got {tuple(m.shape)}")
+            if m is not None and (m.ndim != 3 or m.shape[0] != n or m.dtype != torch.bool):
+                raise ValueError(f"TubeDetections: {name} must be bool (N={n}, H, W), got {m.dtype} {tuple(m.shape)}")
         if (self.first_frame_masks is None) != (self.last_frame_masks is None):
             raise ValueError("TubeDetections: first_frame_masks and last_frame_masks come together")
+        if self.first_frame_masks is not None and self.first_frame_masks.shape != self.last_frame_masks.shape:
+            raise ValueError("TubeDetections: first_frame_masks and last_frame_masks must have one shape")
         if self.num_frames is None:
             self.num_frames = self.masks.shape[1] if self.masks is not None else 1
 
@@ -114,12 +117,20 @@ class TrackMemory:
         last_masks: Optional[torch.Tensor] = None,
     ) -> None:
         """Blend (K, D) `embeds` into the tracks `track_ids` that exist, insert the others (in the given order);
-        every one was last seen at `frame_index`, with `last_masks` (K, H, W) there if given. Ids are distinct."""
+        every one was last seen at `frame_index`, with `last_masks` (K, H, W) there if given (tracks updated without
+        masks keep their earlier mask). Ids are distinct."""
         if not track_ids:
             return
         embeds, labels = embeds.detach().float(), labels.to(torch.int64).reshape(-1)
-        if last_masks is not None and self._last_masks is None:
-            self._last_masks = last_masks.new_zeros((len(self._ids), *last_masks.shape[1:]))
+        if last_masks is not None:
+            last_masks = last_masks.bool()
+            if self._last_masks is None:
+                self._last_masks = torch.zeros((len(self._ids), *last_masks.shape[1:]), dtype=torch.bool)
+            elif last_masks.shape[1:] != self._last_masks.shape[1:]:
+                raise ValueError(
+                    f"TrackMemory: masks of {tuple(last_masks.shape[1:])} after {tuple(self._last_masks.shape[1:])} "
+                    "in one video (reset between videos)"
+                )
         row_of = {tid: r for r, tid in enumerate(self._ids)}
         rows = [row_of.get(tid, -1) for tid in track_ids]
         old = [k for k, r in enumerate(rows) if r >= 0]
@@ -130,7 +141,7 @@ class TrackMemory:
             self._labels = self._labels.index_put((index,), labels[old])
             self._last_frame = self._last_frame.index_fill(0, index, frame_index)
             if last_masks is not None:
-                self._last_masks = self._last_masks.index_put((index,), last_masks[old].bool())
+                self._last_masks = self._last_masks.index_put((index,), last_masks[old])
         new = [k for k, r in enumerate(rows) if r < 0]
         if new:
             self._ids += [track_ids[k] for k in new]
@@ -140,14 +151,15 @@ class TrackMemory:
             self._last_frame = torch.cat([self._last_frame, torch.full((len(new),), frame_index)])
             if self._last_masks is not None:
                 fresh_masks = (
-                    last_masks[new].bool()
+                    last_masks[new]
                     if last_masks is not None
                     else self._last_masks.new_zeros((len(new), *self._last_masks.shape[1:]))
                 )
                 self._last_masks = torch.cat([self._last_masks, fresh_masks])
 
     def update(self, track_id: int, embed: torch.Tensor, label: int, frame_index: int) -> None:
-        """Insert a new track or blend `embed` (D,) into an existing one; `frame_index` = last frame it was seen."""
+        """Insert a new track or blend `embed` (D,) into an existing one; `frame_index` = last frame it was seen (no
+        mask: `update_many` takes masks)."""
         self.update_many([track_id], embed[None], torch.tensor([int(label)]), frame_index)
 
     def expire(self, frame_index: int) -> None:

@@ -3,15 +3,17 @@
 Both share one life cycle per subclip (`MemoryTracker.update`):
   1. candidates: tubes with score >= OBJ_SCORE_THR, by descending score, minus duplicates (tube-mask IoU above
      NMS_IOU_THR with a higher-scored candidate);
-  2. matching candidates to the track memory (the only step that differs); with MASK_IOU_WEIGHT w > 0, among the
-     pairs whose similarity passes MATCH_SCORE_THR the choice maximises similarity + w * IoU(the track's mask in its
-     last frame, the tube's mask in its first frame), as MaskTrack R-CNN adds box overlap to appearance: look-alike
-     twins have near-equal embeddings and are told apart by where they are; acceptance stays on similarity alone;
+  2. matching candidates to the track memory (the only step that differs); with MASK_IOU_WEIGHT w > 0 the overlap
+     cue adds w * IoU(the track's mask in its last frame, the tube's mask in its first frame) to the similarity of
+     the pairs that pass MATCH_SCORE_THR, in the objective the matching optimises (greedy per candidate or Hungarian),
+     as MaskTrack R-CNN adds box overlap to appearance: look-alike twins have near-equal embeddings and are told
+     apart by where they are; acceptance stays on similarity alone, and a candidate most similar to a backdrop stays
+     untracked;
   3. unmatched candidates with score >= INIT_SCORE_THR start new tracks;
   4. matched and new tracks update the memory (momentum on embeddings); tracks unseen for more than
      MEMORY_FRAMES frames are retired, so an occlusion shorter than the memory keeps the identity.
 A `track_all` detection set (VIS's top-k) skips the thresholds and duplicate removal of 1 and 3 and is matched
-one-to-one (Hungarian on cosine similarity) by every tracker.
+one-to-one (Hungarian on cosine similarity, plus the overlap cue) by every tracker.
 """
 
 from __future__ import annotations
@@ -213,8 +215,10 @@ class QuasiDenseTracker(MemoryTracker):
         objective[:, :num_tracks] = self._with_overlap(sim[:, :num_tracks], overlap)
         pairs = []
         for row in range(sim.shape[0]):
-            col = int(objective[row].argmax())
-            if col < num_tracks and sim[row, col] > self.match_score_thr:
+            if num_tracks == 0 or int(sim[row].argmax()) >= num_tracks:
+                continue  # most similar to a backdrop: not forced onto a track, whatever the overlap
+            col = int(objective[row, :num_tracks].argmax())
+            if sim[row, col] > self.match_score_thr:
                 pairs.append((row, col))
                 sim[:, col] = objective[:, col] = -1.0  # a track takes one candidate per subclip
         return pairs
