@@ -65,7 +65,7 @@ def test_decoder_layers_get_mask2formers_xavier_init():
             32, 5, hidden_dim=64, num_queries=7, nheads=4, dim_feedforward=256, dec_layers=3, mask_dim=32, init=init
         )
         ffn, attn = d.transformer_ffn_layers[0], d.transformer_cross_attention_layers[0].multihead_attn
-        return float(ffn.linear2.weight.std()), float(attn.out_proj.weight.std())
+        return float(ffn.linear2.weight.detach().std()), float(attn.out_proj.weight.detach().std())
 
     xavier, default = stds("xavier"), stds("pytorch")
     assert xavier[0] == pytest.approx((2 / (256 + 64)) ** 0.5, rel=0.05)  # xavier: std sqrt(2 / (fan_in + fan_out))
