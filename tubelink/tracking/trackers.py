@@ -211,8 +211,10 @@ class QuasiDenseTracker(MemoryTracker):
             sim = cosine_similarity(embeds, keys)
         sim = sim.clone()
         sim[:, :num_tracks] = self._label_gate(sim[:, :num_tracks], labels, memory_labels)
-        objective = sim.clone()
-        objective[:, :num_tracks] = self._with_overlap(sim[:, :num_tracks], overlap)
+        objective = sim  # the similarity itself, unless the overlap cue reorders acceptable tracks
+        if overlap is not None:
+            objective = sim.clone()
+            objective[:, :num_tracks] = self._with_overlap(sim[:, :num_tracks], overlap)
         pairs = []
         for row in range(sim.shape[0]):
             if num_tracks == 0 or int(sim[row].argmax()) >= num_tracks:
