@@ -174,6 +174,22 @@ OVERLAP_TRACKERS = [
 ]
 
 
+@pytest.mark.parametrize("track_all", [False, True])
+def test_one_to_one_matching_ignores_the_similarity_of_rejected_pairs(track_all):
+    """Tube a resembles track X (cosine 0.8) more than tube b does (0.7), and b resembles no other track (0.1 with
+    Y). Summing raw similarities prefers a->Y (0.45, rejected) + b->X: 1.15 > 0.8 + 0.1, which would give X to
+    the worse tube. Rejected pairs count as the threshold, so a keeps X and b starts a track."""
+    looks = torch.tensor([[1.0, 0, 0], [0, 1.0, 0]])  # tracks X, Y
+    tubes = torch.tensor([[0.8, 0.45, (1 - 0.8**2 - 0.45**2) ** 0.5], [0.7, 0.1, (1 - 0.7**2 - 0.1**2) ** 0.5]])
+    common = dict(scores=torch.tensor([0.9, 0.9]), labels=torch.tensor([1, 1]), num_frames=N_FRAMES)
+    for tracker in (HungarianQueryTracker(), QuasiDenseTracker()):  # QDTrack matches one to one for track_all
+        if isinstance(tracker, QuasiDenseTracker) and not track_all:
+            continue
+        assert tracker.update(TubeDetections(looks, frame_index=0, track_all=track_all, **common)).tolist() == [0, 1]
+        second = tracker.update(TubeDetections(tubes, frame_index=2, track_all=track_all, **common)).tolist()
+        assert second == [0, 2], (type(tracker).__name__, second)
+
+
 @pytest.mark.parametrize("make,track_all", OVERLAP_TRACKERS)
 def test_overlap_cue_tells_look_alike_twins_apart(make, track_all):
     for weight, expect_kept in ((0.0, False), (1.0, True)):

@@ -115,10 +115,17 @@ class MemoryTracker(Tracker):
     ) -> List[Tuple[int, int]]:
         """Optimal one-to-one assignment maximising total cosine similarity (label-gated; plus the overlap cue),
         accepted above MATCH_SCORE_THR: MinVIS's matching, and every tracker's for `track_all` sets (all top-k tubes
-        kept, so near-duplicate tubes are expected and would split a greedy bi-softmax)."""
+        kept, so near-duplicate tubes are expected and would split a greedy bi-softmax).
+
+        A pair at or below the threshold counts as the threshold itself, whatever its similarity (the cost limit of
+        lapjv as ByteTrack uses it): it is rejected anyway, so it must not pull an acceptable pair out of the
+        assignment by making the total larger."""
         memory_embeds, memory_labels, _ = self.memory.stacked()
         sim = self._label_gate(cosine_similarity(embeds, memory_embeds), labels, memory_labels)
-        objective = self._with_overlap(sim, overlap)
+        acceptable = sim > self.match_score_thr
+        objective = torch.where(
+            acceptable, self._with_overlap(sim, overlap), torch.full_like(sim, self.match_score_thr)
+        )
         rows, cols = linear_sum_assignment(-objective.numpy().astype(np.float64))
         return [(int(r), int(c)) for r, c in zip(rows, cols) if sim[r, c] > self.match_score_thr]
 
