@@ -308,3 +308,19 @@ def test_mask_iou_weight_from_config():
     cfg.MODEL.TRACKER.MASK_IOU_WEIGHT = -1.0
     with pytest.raises(ValueError, match="MASK_IOU_WEIGHT"):
         build_tracker(cfg)
+
+
+def test_match_threshold_below_the_gates_is_refused():
+    """The category gate puts cross-class pairs at similarity -1: a threshold below it would accept them."""
+    cfg = get_cfg()
+    cfg.MODEL.TRACKER.MATCH_SCORE_THR = -1.0  # the lowest meaningful one: only pairs above -1 are accepted
+    tracker = build_tracker(cfg)
+    common = dict(scores=torch.tensor([0.9]), num_frames=N_FRAMES, track_all=True)
+    assert tracker.update(
+        TubeDetections(torch.tensor([[1.0, 0]]), labels=torch.tensor([1]), frame_index=0, **common)
+    ).tolist() == [0]
+    other_class = TubeDetections(torch.tensor([[1.0, 0]]), labels=torch.tensor([2]), frame_index=2, **common)
+    assert tracker.update(other_class).tolist() == [1]  # same look, other class: a new track
+    cfg.MODEL.TRACKER.MATCH_SCORE_THR = -1.5
+    with pytest.raises(ValueError, match="MATCH_SCORE_THR"):
+        build_tracker(cfg)

@@ -49,6 +49,10 @@ class MemoryTracker(Tracker):
         """Thresholds as MODEL.TRACKER.*; see the module docstring for their roles."""
         if mask_iou_weight < 0:
             raise ValueError(f"MODEL.TRACKER.MASK_IOU_WEIGHT: expected >= 0, got {mask_iou_weight}")
+        if match_score_thr < -1:
+            # similarities lie in [-1, 1]; the category gate and a track already taken both sit at -1, below any
+            # threshold that can be met, so a lower one would accept cross-class matches and match a track twice
+            raise ValueError(f"MODEL.TRACKER.MATCH_SCORE_THR: expected >= -1 (a similarity), got {match_score_thr}")
         self.mask_iou_weight = float(mask_iou_weight)
         self.match_score_thr = match_score_thr
         self.init_score_thr = init_score_thr
