@@ -128,18 +128,19 @@ class MemoryTracker(Tracker):
         sim = self._label_gate(cosine_similarity(embeds, memory_embeds), labels, memory_labels)
         acceptable = sim > self.match_score_thr
         objective = torch.where(
-            acceptable, self._with_overlap(sim, overlap), torch.full_like(sim, self.match_score_thr)
+            acceptable, self._with_overlap(sim, overlap, acceptable), torch.full_like(sim, self.match_score_thr)
         )
         rows, cols = linear_sum_assignment(-objective.numpy().astype(np.float64))
-        return [(int(r), int(c)) for r, c in zip(rows, cols) if sim[r, c] > self.match_score_thr]
+        return [(int(r), int(c)) for r, c in zip(rows, cols) if acceptable[r, c]]
 
-    def _with_overlap(self, sim: torch.Tensor, overlap: Optional[torch.Tensor]) -> torch.Tensor:
-        """The matching objective: `sim` plus MASK_IOU_WEIGHT * overlap on the pairs that pass MATCH_SCORE_THR, so
-        the overlap reorders acceptable pairs and never makes an unacceptable one win a track."""
+    def _with_overlap(
+        self, sim: torch.Tensor, overlap: Optional[torch.Tensor], acceptable: torch.Tensor
+    ) -> torch.Tensor:
+        """The matching objective: `sim` plus MASK_IOU_WEIGHT * overlap on the `acceptable` pairs (bool, those that
+        pass MATCH_SCORE_THR), so the overlap reorders acceptable pairs and never makes an unacceptable one win."""
         if overlap is None or self.mask_iou_weight == 0:
             return sim
-        acceptable = (sim > self.match_score_thr).to(sim.dtype)
-        return sim + self.mask_iou_weight * overlap.to(sim.dtype) * acceptable
+        return sim + self.mask_iou_weight * overlap.to(sim.dtype) * acceptable.to(sim.dtype)
 
     def _label_gate(self, sim: torch.Tensor, labels: torch.Tensor, memory_labels: torch.Tensor) -> torch.Tensor:
         if not self.with_category:
@@ -225,7 +226,8 @@ class QuasiDenseTracker(MemoryTracker):
         objective = sim  # the similarity itself, unless the overlap cue reorders acceptable tracks
         if overlap is not None:
             objective = sim.clone()
-            objective[:, :num_tracks] = self._with_overlap(sim[:, :num_tracks], overlap)
+            tracks = sim[:, :num_tracks]
+            objective[:, :num_tracks] = self._with_overlap(tracks, overlap, tracks > self.match_score_thr)
         pairs = []
         for row in range(sim.shape[0]):
             if num_tracks == 0 or int(sim[row].argmax()) >= num_tracks:
