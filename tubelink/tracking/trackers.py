@@ -127,9 +127,7 @@ class MemoryTracker(Tracker):
         memory_embeds, memory_labels, _ = self.memory.stacked()
         sim = self._label_gate(cosine_similarity(embeds, memory_embeds), labels, memory_labels)
         acceptable = sim > self.match_score_thr
-        objective = torch.where(
-            acceptable, self._with_overlap(sim, overlap, acceptable), torch.full_like(sim, self.match_score_thr)
-        )
+        objective = self._with_overlap(sim, overlap, acceptable).masked_fill(~acceptable, self.match_score_thr)
         rows, cols = linear_sum_assignment(-objective.numpy().astype(np.float64))
         return [(int(r), int(c)) for r, c in zip(rows, cols) if acceptable[r, c]]
 
