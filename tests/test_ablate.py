@@ -15,7 +15,9 @@ from tubelink.config import get_cfg  # noqa: E402
 
 def test_schedule_is_scaled_and_statistics():
     cfg = get_cfg()
-    cfg.merge_from_file(os.path.join(REPO, "configs", "synthetic", "tubelink_small.yaml"))  # step at 4/5 of MAX_ITER
+    cfg.merge_from_file(os.path.join(REPO, "configs", "synthetic", "tubelink_small.yaml"))
+    cfg.SOLVER.MAX_ITER, cfg.SOLVER.STEPS, cfg.SOLVER.WARMUP_ITERS = 4000, (3200,), 100  # step at 4/5 of MAX_ITER
+    assert ablate.schedule_overrides(cfg, 200)[-1] == "40"  # warmup capped at a fifth of the shortened schedule
     assert ablate.schedule_overrides(cfg, 500) == [
         "SOLVER.MAX_ITER",
         "500",

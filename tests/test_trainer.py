@@ -186,3 +186,18 @@ def test_non_finite_loss_stops_naming_term_and_iteration(datasets_root, monkeypa
         trainer.train()
     assert os.path.isfile(datasets_root / "nan" / "model_0000003.pth")
     assert open(datasets_root / "nan" / "last_checkpoint").read().strip() == "model_0000003.pth"
+
+
+def test_step_logs_the_gradient_norm_before_clipping(datasets_root):
+    """The step records the full-model norm before clipping, and the optimizer sees the clipped gradient (norm ==
+    CLIP_VALUE when it binds): the logged value is what says whether SOLVER.CLIP_GRADIENTS.CLIP_VALUE is active."""
+    cfg = tiny_cfg(datasets_root / "out_grad_norm", max_iter=2)
+    cfg.SOLVER.CLIP_GRADIENTS.CLIP_VALUE = 0.5
+    seed_all(3)
+    trainer = Trainer(cfg)
+    record = trainer.run_step(0, next(iter(trainer.loader)))
+    applied = torch.linalg.vector_norm(
+        torch.stack([p.grad.norm() for p in trainer.model.parameters() if p.grad is not None])
+    )
+    assert record["grad_norm"] > 0.5  # a fresh model's gradient is far above the clip value
+    assert torch.isclose(applied, torch.tensor(0.5), rtol=1e-4)

@@ -163,13 +163,16 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(total).backward()
         self.scaler.unscale_(self.optimizer)
-        clip_grad_norm_(self.model.parameters(), self.cfg)
+        grad_norm = clip_grad_norm_(self.model.parameters(), self.cfg)
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.scheduler.step()
         if self.ema is not None:
             self.ema.update(self.trained_model)
-        return {k: float(v.detach()) for k, v in losses.items()} | {"total_loss": float(total.detach())} | scalars
+        record = {k: float(v.detach()) for k, v in losses.items()} | {"total_loss": float(total.detach())}
+        if grad_norm is not None:  # before clipping: how often SOLVER.CLIP_GRADIENTS.CLIP_VALUE binds
+            record["grad_norm"] = float(grad_norm)
+        return record | scalars
 
     def train(self) -> Dict[str, Dict[str, float]]:
         """Train from the start (or resume) iteration to SOLVER.MAX_ITER; returns the final evaluation."""
