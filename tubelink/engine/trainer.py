@@ -147,7 +147,8 @@ class Trainer:
         comm.synchronize()
 
     def run_step(self, iteration: int, batch: List[dict]) -> Dict[str, float]:
-        """One optimisation step; returns the scalar losses and the scalars the model recorded (`put_scalars`)."""
+        """One optimisation step; returns the scalar losses, the gradient norm before clipping (`grad_norm`, when
+        clipping is on) and the scalars the model recorded (`put_scalars`)."""
         with (
             torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None),
             collect_scalars() as scalars,
