@@ -182,8 +182,9 @@ def test_one_to_one_matching_ignores_the_similarity_of_rejected_pairs(track_all)
     looks = torch.tensor([[1.0, 0, 0], [0, 1.0, 0]])  # tracks X, Y
     tubes = torch.tensor([[0.8, 0.45, (1 - 0.8**2 - 0.45**2) ** 0.5], [0.7, 0.1, (1 - 0.7**2 - 0.1**2) ** 0.5]])
     common = dict(scores=torch.tensor([0.9, 0.9]), labels=torch.tensor([1, 1]), num_frames=N_FRAMES)
-    trackers = [HungarianQueryTracker()] + ([QuasiDenseTracker()] if track_all else [])  # QDTrack: one to one
-    for tracker in trackers:  # for track_all sets only
+    # QDTrack matches one to one only for track_all sets
+    trackers = [HungarianQueryTracker()] + ([QuasiDenseTracker()] if track_all else [])
+    for tracker in trackers:
         assert tracker.update(TubeDetections(looks, frame_index=0, track_all=track_all, **common)).tolist() == [0, 1]
         second = tracker.update(TubeDetections(tubes, frame_index=2, track_all=track_all, **common)).tolist()
         assert second == [0, 2], (type(tracker).__name__, second)

@@ -49,7 +49,8 @@ def gradient_shares(
     """
     families: Dict[str, torch.Tensor] = {}
     for name, value in losses.items():
-        families[loss_family(name)] = families.get(loss_family(name), 0) + value
+        family = loss_family(name)
+        families[family] = families.get(family, 0) + value
     flat = {}
     for family, value in families.items():
         grads = (
