@@ -10,7 +10,7 @@
 Without CUDA, --num-gpus N runs N CPU processes over gloo (native engine).
 Bad input ends in one line `error: <file or key>: <problem>` and exit status 1; --debug (or TUBELINK_DEBUG=1) shows
 the traceback. --eval-only refuses MODEL.WEIGHTS that cover only part of the model unless
-MODEL.WEIGHTS_COVERAGE.ALLOW_PARTIAL True.
+MODEL.WEIGHTS_COVERAGE.ALLOW_PARTIAL True (under both engines).
 """
 
 import functools
@@ -49,7 +49,6 @@ def main(args) -> dict:
 
 def main_detectron2(args) -> dict:
     """The same run through detectron2: DefaultTrainer, DetectionCheckpointer, inference_on_dataset."""
-    from detectron2.checkpoint import DetectionCheckpointer
     from detectron2.engine import default_setup as detectron2_default_setup
     from detectron2.utils import comm
 
@@ -63,7 +62,7 @@ def main_detectron2(args) -> dict:
         if not cfg.MODEL.WEIGHTS:
             raise InputError("MODEL.WEIGHTS", "is empty; --eval-only needs a checkpoint to evaluate")
         model = bridge.TubeLinkTrainer.build_model(cfg)
-        DetectionCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
+        bridge.load_model_weights(cfg, model, inference=True, resume=args.resume)
         results = bridge.TubeLinkTrainer.test(cfg, model)
     else:
         trainer = bridge.TubeLinkTrainer(cfg)
@@ -99,6 +98,8 @@ def start() -> None:
     if not 0 <= args.machine_rank < args.num_machines:
         raise InputError("--machine-rank", f"must lie in [0, --num-machines={args.num_machines})")
     world = args.num_gpus * args.num_machines
+    if world > 1 and args.engine == "native":  # a bad config: one line from here, not one from every worker
+        setup_cfg(args, world_size=world)
     worker = functools.partial(run, entry) if world > 1 else entry  # the boundary of `start` covers one process
     launcher(worker, args.num_gpus, args.num_machines, args.machine_rank, args.dist_url, args=(args,))
 

@@ -119,7 +119,6 @@ def build_config_and_model(args):
     """(frozen config, model in eval mode with MODEL.WEIGHTS loaded) through tubelink or through detectron2."""
     if args.engine == "detectron2":
         try:
-            from detectron2.checkpoint import DetectionCheckpointer
             from detectron2.modeling import build_model as detectron2_build_model
 
             import tubelink.detectron2 as bridge
@@ -128,8 +127,6 @@ def build_config_and_model(args):
         cfg = bridge.setup_cfg(argparse.Namespace(config_file=args.config_file, opts=args.opts))
         _require_weights(cfg, args)
         model = detectron2_build_model(cfg).eval()
-        if cfg.MODEL.WEIGHTS:
-            DetectionCheckpointer(model).load(cfg.MODEL.WEIGHTS)
     else:
         cfg = get_cfg()
         cfg.merge_from_file(args.config_file)
@@ -137,11 +134,11 @@ def build_config_and_model(args):
         cfg.freeze()
         _require_weights(cfg, args)
         model = build_model(cfg).eval()
-        if cfg.MODEL.WEIGHTS:
-            policy = CoveragePolicy.from_config(cfg, inference=True)
-            if args.allow_partial_weights:
-                policy = CoveragePolicy(policy.warn_below, policy.refuse_below, allow_partial=True)
-            load_weights(model, cfg.MODEL.WEIGHTS, policy)
+    if cfg.MODEL.WEIGHTS:  # the same loader under both engines: a file that does not fit the model is refused
+        policy = CoveragePolicy.from_config(cfg, inference=True)
+        if args.allow_partial_weights:
+            policy = CoveragePolicy(policy.warn_below, policy.refuse_below, allow_partial=True)
+        load_weights(model, cfg.MODEL.WEIGHTS, policy)
     if not cfg.MODEL.WEIGHTS:
         print("warning: MODEL.WEIGHTS is empty: the model has random weights", file=sys.stderr)
     return cfg, model

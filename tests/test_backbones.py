@@ -57,3 +57,10 @@ def test_freeze_at_stops_gradients():
     assert not any(p.requires_grad for p in backbone.stem.parameters())
     assert not any(p.requires_grad for p in backbone.res2.parameters())
     assert all(p.requires_grad for p in backbone.res3.parameters())
+
+
+@pytest.mark.parametrize("name", ["build_small_cnn_backbone", "build_stdc_backbone", "D2SwinTransformer"])
+def test_freeze_at_is_refused_where_it_would_be_ignored(name):
+    # only ResNet freezes stages; elsewhere FREEZE_AT 2 used to train every parameter without a word
+    with pytest.raises(ValueError, match=f"MODEL.BACKBONE.FREEZE_AT = 2: {name} does not freeze stages"):
+        build_backbone(_cfg(name, **{"MODEL.BACKBONE.FREEZE_AT": 2}))

@@ -126,3 +126,49 @@ def test_global_batch_is_split_over_processes():
     for total, world in ((3, 2), (16, 3), (0, 1)):
         with pytest.raises(ConfigError, match=rf"SOLVER.IMS_PER_BATCH = {total} must be .* \({world}\)"):
             clips_per_process(total, world)
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        (["SOLVER.MAX_ITER", "None"], "SOLVER.MAX_ITER = null is not allowed"),
+        (["SOLVER.IMS_PER_BATCH", "None"], "SOLVER.IMS_PER_BATCH = null is not allowed"),
+        (["SOLVER.AMP.DTYPE", "foo"], "SOLVER.AMP.DTYPE = 'foo' must be one of bfloat16, float16"),
+        (["TEST.AMP.DTYPE", "float32"], "TEST.AMP.DTYPE = 'float32' must be one of"),
+        (["MODEL.SWIN.QK_SCALE", "abc"], "MODEL.SWIN.QK_SCALE = 'abc' must be null or int or float"),
+        (["MODEL.SWIN.QK_SCALE", "True"], "MODEL.SWIN.QK_SCALE = True must be null"),
+    ],
+)
+def test_values_fvcore_lets_through_are_refused(override, message):
+    # fvcore lets None replace any value and anything replace a None default
+    with pytest.raises(ConfigError, match="command-line override: " + message.replace("(", r"\(")):
+        get_cfg().merge_from_list(override)
+
+
+def test_null_in_a_file_is_refused_naming_it(tmp_path):
+    path = _write(tmp_path / "null.yaml", "SOLVER:\n  MAX_ITER: null\n")
+    with pytest.raises(ConfigError, match="null.yaml: SOLVER.MAX_ITER = null is not allowed"):
+        get_cfg().merge_from_file(path)
+
+
+def test_allowed_values_merge():
+    cfg = get_cfg()
+    cfg.merge_from_list(["MODEL.SWIN.QK_SCALE", "0.125", "SOLVER.AMP.DTYPE", "float16", "TEST.AMP.DTYPE", "bfloat16"])
+    assert (cfg.MODEL.SWIN.QK_SCALE, cfg.SOLVER.AMP.DTYPE) == (0.125, "float16")
+    cfg.merge_from_list(["MODEL.SWIN.QK_SCALE", "None"])  # its default is None
+    assert cfg.MODEL.SWIN.QK_SCALE is None
+
+
+def test_compat_keys_accept_the_mask2former_values_that_behave_alike(tmp_path):
+    # Mask2Former's Swin-384 configs and its video configs (one size per clip, as tubelink samples)
+    path = _write(
+        tmp_path / "m2f.yaml",
+        "MODEL:\n  SWIN:\n    PRETRAIN_IMG_SIZE: 384\nINPUT:\n  MIN_SIZE_TRAIN_SAMPLING: choice_by_clip\n",
+    )
+    cfg = get_cfg()
+    cfg.merge_from_file(path)
+    assert (cfg.MODEL.SWIN.PRETRAIN_IMG_SIZE, cfg.INPUT.MIN_SIZE_TRAIN_SAMPLING) == (384, "choice_by_clip")
+    with pytest.raises(ConfigError, match="PRETRAIN_IMG_SIZE = 512 is not supported, only 224 or 384"):
+        get_cfg().merge_from_list(["MODEL.SWIN.PRETRAIN_IMG_SIZE", "512"])
+    with pytest.raises(ConfigError, match="MIN_SIZE_TRAIN_SAMPLING = 'range' is not supported"):
+        get_cfg().merge_from_list(["INPUT.MIN_SIZE_TRAIN_SAMPLING", "range"])

@@ -73,6 +73,14 @@ def test_registration_mirrors_architecture_and_every_split():
         assert theirs.evaluator_type == ours.evaluator_type and theirs.class_table == ours.class_table
 
 
+def _file_seed(config_file):
+    from tubelink.config import get_cfg
+
+    cfg = get_cfg()
+    cfg.merge_from_file(config_file)
+    return cfg.SEED
+
+
 @needs_detectron2
 @pytest.mark.parametrize(
     "config_file", sorted(glob.glob(os.path.join(REPO, "configs", "**", "*.yaml"), recursive=True))
@@ -88,6 +96,8 @@ def test_every_config_means_the_same_to_both_engines(config_file):
         for key, value in a.items():
             if isinstance(value, dict):
                 compare(value, b[key], f"{prefix}{key}.")
+            elif prefix + key == "SEED" and _file_seed(config_file) < 0:  # each engine draws one
+                assert value >= 0 and b[key] >= 0
             elif prefix + key != "MODEL.DEVICE":  # "auto" is resolved for detectron2's build_model
                 other = b[key]
                 if isinstance(value, (list, tuple)):
@@ -197,3 +207,30 @@ def test_train_net_and_demo_with_detectron2_engine(datasets_root, tmp_path):
     )  # fmt: skip
     assert demo.returncode == 0, demo.stderr[-3000:]
     assert len(list(open_video_source(str(tmp_path / "demo" / "clip.mp4")))) == 5
+
+
+@needs_detectron2
+def test_weights_of_another_model_are_refused_under_detectron2(datasets_root, tmp_path):
+    # DetectionCheckpointer would load nothing of this file, warn, and evaluate random weights
+    import tubelink.detectron2 as bridge
+    from tubelink.checkpoint import PartialLoadError
+
+    wrong = tmp_path / "other_model.pth"
+    torch.save({"model": {"roi_heads.box_predictor.cls_score.weight": torch.zeros(81, 1024)}}, wrong)
+    cfg = bridge.setup_cfg(_args(*TINY, "OUTPUT_DIR", str(tmp_path / "o"), "MODEL.WEIGHTS", str(wrong)))
+    model = bridge.TubeLinkTrainer.build_model(cfg)
+    with pytest.raises(PartialLoadError, match="other_model.pth: loaded 0 of the model's"):
+        bridge.load_model_weights(cfg, model, inference=True)
+    with pytest.raises(PartialLoadError, match="other_model.pth: loaded 0 of the model's"):
+        bridge.TubeLinkTrainer(cfg).resume_or_load(resume=False)  # a training initialisation from nothing too
+
+    env = dict(os.environ, DETECTRON2_DATASETS=str(datasets_root / "data"))
+    evaluate = subprocess.run(
+        [sys.executable, os.path.join(REPO, "train_net.py"), "--engine", "detectron2", "--config-file", SMALL,
+         "--eval-only", *map(str, TINY), "MODEL.WEIGHTS", str(wrong), "OUTPUT_DIR", str(tmp_path / "ev")],
+        capture_output=True, text=True, env=env,
+    )  # fmt: skip
+    assert evaluate.returncode == 1
+    errors = [line for line in evaluate.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0].startswith(f"error: {wrong}: loaded 0 of the model's"), evaluate.stderr
+    assert "Traceback" not in evaluate.stderr

@@ -48,3 +48,31 @@ def test_seed_all_is_reproducible():
     seed_all(3)
     assert torch.equal(a, torch.rand(3))
     assert seed_all(-1) >= 0
+
+
+def _first_training_clip_bytes(cfg):
+    from tubelink.data.build import build_train_loader_from_config
+
+    batch = next(iter(build_train_loader_from_config(cfg)))
+    return b"".join(frame.numpy().tobytes() for clip in batch for frame in clip["image"])
+
+
+def test_drawn_seed_is_written_into_the_run_and_reruns_it(tmp_path):
+    # SEED -1 used to seed the model with a drawn seed but the clip stream with 0: the logged seed could not rerun it
+    config = os.path.join(
+        os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "synthetic", "tubelink_small.yaml"
+    )
+    common = ["--config-file", config, "SOLVER.IMS_PER_BATCH", "1"]
+    drawn = [setup_cfg(default_argument_parser().parse_args(common + ["SEED", "-1"])) for _ in range(2)]
+    assert all(cfg.SEED >= 0 for cfg in drawn) and drawn[0].SEED != drawn[1].SEED
+    args = default_argument_parser().parse_args(common + ["SEED", "-1", "OUTPUT_DIR", str(tmp_path)])
+    cfg = setup_cfg(args)
+    default_setup(cfg, args)
+    saved = yaml.safe_load(open(tmp_path / "config.yaml"))
+    assert saved["SEED"] == cfg.SEED >= 0
+    assert f"Seed {cfg.SEED} (+ rank 0)" in open(tmp_path / "log.txt").read()
+    rerun = setup_cfg(default_argument_parser().parse_args(["--config-file", str(tmp_path / "config.yaml")]))
+    zero = setup_cfg(default_argument_parser().parse_args(common + ["SEED", "0"]))
+    clip = _first_training_clip_bytes(cfg)
+    assert clip == _first_training_clip_bytes(rerun)
+    assert clip != _first_training_clip_bytes(zero)

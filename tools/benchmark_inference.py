@@ -7,8 +7,9 @@
 
 Frames are random and produced lazily (never held), so memory reflects the predictor alone. Speed: frames/s of
 the whole pipeline (model + fusion + tracking) for each n (the paper's Figure 6: larger n is faster). Memory: the
-peak resident memory of separate processes streaming `--short` and `--long` frames; streaming inference should
-need the same memory for both. --dtype bf16: TEST.AMP bfloat16 autocast with a channels_last model. R50 configs:
+peak resident memory of separate processes streaming `--short` and `--long` frames (with `--device cuda`, the CUDA
+caching allocator's peak); streaming inference should need the same memory for both. --dtype bf16: TEST.AMP
+bfloat16 autocast with a channels_last model. R50 configs:
 configs/{vipseg,ytvis_2019,ytvis_2021,vspw,kitti_step,ovis}/tubelink_R50.yaml (see tools/benchmark_peer.py for the
 side-by-side comparison with Mask2Former-VIS).
 """
@@ -38,7 +39,7 @@ def _stream(args, n: int, num_frames: int) -> float:
     torch.manual_seed(0)
     cfg = get_cfg()
     cfg.merge_from_file(args.config_file)
-    cfg.MODEL.DEVICE = "cpu"
+    cfg.MODEL.DEVICE = args.device
     cfg.TEST.AMP.ENABLED = args.dtype == "bf16"
     cfg.TEST.AMP.DTYPE = "bfloat16"
     model = build_model(cfg).eval()
@@ -56,8 +57,11 @@ def _stream(args, n: int, num_frames: int) -> float:
                 "width": args.width,
             }
 
+    sync = torch.cuda.synchronize if args.device == "cuda" else (lambda: None)
+    sync()
     start = time.perf_counter()
     count = sum(1 for _ in predictor(frames()))
+    sync()
     assert count == num_frames
     return time.perf_counter() - start
 
@@ -72,13 +76,24 @@ def main() -> None:
     parser.add_argument("--short", type=int, default=100)
     parser.add_argument("--long", type=int, default=1000)
     parser.add_argument("--dtype", choices=("fp32", "bf16"), default="fp32", help="inference precision (TEST.AMP)")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--memory-run", type=int, nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            parser.error("--device cuda: this machine has no usable CUDA device")
     if args.memory_run:
         from tubelink.utils.memory import peak_rss_bytes
 
         _stream(args, *args.memory_run)
-        print(peak_rss_bytes())
+        if args.device == "cuda":
+            import torch
+
+            print(torch.cuda.max_memory_allocated())
+        else:
+            print(peak_rss_bytes())
         return
     speed = []
     for n in args.windows:
@@ -98,6 +113,8 @@ def main() -> None:
             str(args.width),
             "--dtype",
             args.dtype,
+            "--device",
+            args.device,
             "--memory-run",
             "2",
             str(length),
@@ -109,6 +126,7 @@ def main() -> None:
             {
                 "config": args.config_file,
                 "dtype": args.dtype,
+                "device": args.device,
                 "height": args.height,
                 "width": args.width,
                 "speed": speed,

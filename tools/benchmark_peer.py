@@ -11,8 +11,9 @@ end (model + post-processing + tracker, `VideoPredictor`) on the same frames for
 (fp32; bf16 = TEST.AMP bfloat16 autocast with a channels_last model). Random weights, the same random frames;
 runs are interleaved and the minimum over `--repeats` is kept. Stages: backbone, pixel decoder, transformer
 decoder, post-processing (everything outside the three for the peer; outside the model call and the tracker for
-tubelink, whose link / embedding heads are listed as "link_embed") and tracker. Peak memory (max RSS) of each
-model alone on the clip is measured in a fresh subprocess.
+tubelink, whose link / embedding heads are listed as "link_embed") and tracker. Peak memory of each model alone on
+the clip is measured in a fresh subprocess: max RSS on CPU, the CUDA caching allocator's peak with `--device cuda`
+(where every stage boundary synchronises, so stage times are the GPU's; `--threads` then only sets the host threads).
 """
 
 from __future__ import annotations
@@ -33,19 +34,25 @@ PEER_CONFIG = "configs/youtubevis_2019/video_maskformer2_R50_bs16_8ep.yaml"
 
 
 class StageClock:
-    """Wall time per named stage, by wrapping methods of objects (instance attributes shadow the class's)."""
+    """Wall time per named stage, by wrapping methods of objects (instance attributes shadow the class's).
 
-    def __init__(self) -> None:
+    `sync` (e.g. torch.cuda.synchronize) runs at each stage boundary, so asynchronous work is charged to its stage.
+    """
+
+    def __init__(self, sync=lambda: None) -> None:
         self.seconds = defaultdict(float)
+        self.sync = sync
 
     def wrap(self, obj, method: str, stage: str) -> None:
         inner = getattr(obj, method)
 
         def timed(*args, **kwargs):
+            self.sync()
             start = time.perf_counter()
             try:
                 return inner(*args, **kwargs)
             finally:
+                self.sync()
                 self.seconds[stage] += time.perf_counter() - start
 
         setattr(obj, method, timed)
@@ -84,7 +91,7 @@ def _peer(args, clock: StageClock):
     add_maskformer2_config(cfg)
     add_maskformer2_video_config(cfg)
     cfg.merge_from_file(os.path.join(args.m2f_root, PEER_CONFIG))
-    cfg.MODEL.DEVICE = "cpu"
+    cfg.MODEL.DEVICE = args.device
     cfg.MODEL.WEIGHTS = ""
     torch.manual_seed(0)
     model = build_model(cfg).eval()
@@ -94,9 +101,11 @@ def _peer(args, clock: StageClock):
 
     def run(frames) -> float:
         video = {"image": frames, "height": args.height, "width": args.width}
+        clock.sync()
         start = time.perf_counter()
         with torch.no_grad():
             model([video])
+        clock.sync()
         return time.perf_counter() - start
 
     return run
@@ -114,12 +123,12 @@ def _tubelink(args, clock: StageClock, n: int, dtype: str):
 
     cfg = get_cfg()
     cfg.merge_from_file(args.config_file)
-    cfg.MODEL.DEVICE = "cpu"
+    cfg.MODEL.DEVICE = args.device
     cfg.TEST.AMP.ENABLED = dtype == "bf16"
     cfg.TEST.AMP.DTYPE = "bfloat16"
     torch.manual_seed(0)
     model = build_model(cfg).eval()
-    if dtype == "bf16":  # oneDNN's bf16 convolutions are fastest in NHWC
+    if dtype == "bf16":  # bf16 convolutions are fastest in NHWC (oneDNN on CPU, cuDNN's tensor cores on CUDA)
         model = model.to(memory_format=torch.channels_last)
     meta = MetadataCatalog.get(cfg.DATASETS.TEST[0])
     predictor = VideoPredictor.from_config(cfg, model, "vis", meta.is_thing, window=n)
@@ -131,10 +140,12 @@ def _tubelink(args, clock: StageClock, n: int, dtype: str):
 
     def run(frames) -> float:
         items = ({"image": f, "height": args.height, "width": args.width} for f in frames)
+        clock.sync()
         start = time.perf_counter()
         with torch.no_grad():
             count = sum(1 for _ in predictor(items))
             predictor.video_instances()
+        clock.sync()
         assert count == len(frames)
         return time.perf_counter() - start
 
@@ -154,18 +165,27 @@ def _stages(seconds: dict, total: float, frames: int, tubelink_run: bool) -> dic
     return {k: round(v / frames, 4) for k, v in out.items()}
 
 
+def _clock(args) -> StageClock:
+    import torch
+
+    return StageClock(torch.cuda.synchronize if args.device == "cuda" else (lambda: None))
+
+
 def _memory_run(args, which: str) -> None:
-    """One model alone on the clip (a fresh process): prints its max RSS in bytes."""
+    """One model alone on the clip (a fresh process): prints its peak memory in bytes (max RSS; CUDA: allocator)."""
     import torch
 
     torch.set_num_threads(args.threads)
-    clock = StageClock()
+    clock = _clock(args)
     if which == "peer":
         run = _peer(args, clock)
     else:
         _, n, dtype = which.split(":")
         run = _tubelink(args, clock, int(n), dtype)
     run(_frames(args))
+    if args.device == "cuda":
+        print(torch.cuda.max_memory_allocated())
+        return
     from tubelink.utils.memory import peak_rss_bytes
 
     print(peak_rss_bytes())
@@ -181,12 +201,18 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=640)
     parser.add_argument("--frames", type=int, default=6)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--windows", type=int, nargs="+", default=[1, 2, 6])
     parser.add_argument("--dtypes", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"])
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
     parser.add_argument("--memory-run", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            parser.error("--device cuda: this machine has no usable CUDA device")
     if args.memory_run:
         _memory_run(args, args.memory_run)
         return
@@ -195,12 +221,12 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     frames = _frames(args)
     clocks, runners = {}, {}
-    clocks["mask2former_vis"] = StageClock()
+    clocks["mask2former_vis"] = _clock(args)
     runners["mask2former_vis"] = _peer(args, clocks["mask2former_vis"])
     for dtype in args.dtypes:
         for n in args.windows:
             name = f"tubelink_n{n}_{dtype}"
-            clocks[name] = StageClock()
+            clocks[name] = _clock(args)
             runners[name] = _tubelink(args, clocks[name], n, dtype)
     for run in runners.values():  # warm-up (oneDNN primitive caches, allocator)
         run(frames)
@@ -225,7 +251,7 @@ def main() -> None:
         base = [sys.executable, __file__, "--m2f-root", args.m2f_root, "--detectron2-root", args.detectron2_root]
         base += ["--extra-path", *args.extra_path] if args.extra_path else []
         base += ["--config-file", args.config_file, "--height", str(args.height), "--width", str(args.width)]
-        base += ["--frames", str(args.frames), "--threads", str(args.threads)]
+        base += ["--frames", str(args.frames), "--threads", str(args.threads), "--device", args.device]
         for which in ["peer"] + [f"tubelink:{n}:{d}" for d in args.dtypes for n in args.windows]:
             out = subprocess.run(base + ["--memory-run", which], capture_output=True, text=True, check=True)
             memory[which] = round(int(out.stdout.strip().splitlines()[-1]) / 2**20, 1)
@@ -236,10 +262,12 @@ def main() -> None:
                 "width": args.width,
                 "frames": args.frames,
                 "threads": args.threads,
+                "device": torch.cuda.get_device_name() if args.device == "cuda" else "cpu",
                 "repeats": args.repeats,
                 "torch": torch.__version__,
                 "results": results,
                 "peak_memory_MiB_alone": memory,
+                "peak_memory_kind": "cuda_max_allocated" if args.device == "cuda" else "max_rss",
             },
             indent=1,
         )

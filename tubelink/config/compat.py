@@ -10,7 +10,14 @@ from __future__ import annotations
 
 from typing import Any, Dict, Iterable, List, Mapping
 
-__all__ = ["COMPAT_KEYS", "REMOVED_KEYS", "refuse_removed_keys", "refuse_compat_values", "flatten_keys"]
+__all__ = [
+    "COMPAT_KEYS",
+    "COMPAT_ALSO_ACCEPTED",
+    "REMOVED_KEYS",
+    "refuse_removed_keys",
+    "refuse_compat_values",
+    "flatten_keys",
+]
 
 _TASK_DECIDES = "the outputs follow the task (MODEL.TUBE_LINK.TASK, or each test split's own task), not these switches"
 
@@ -43,7 +50,15 @@ COMPAT_KEYS: Dict[str, str] = {
     "DATALOADER.FILTER_EMPTY_ANNOTATIONS": "videos without frames are always dropped and clips without a labelled "
     "pixel are always drawn again",
 }
-"""Key -> why only its default value is accepted."""
+"""Key -> why only its default value (or one of `COMPAT_ALSO_ACCEPTED`) is accepted."""
+
+COMPAT_ALSO_ACCEPTED: Dict[str, tuple] = {
+    # Mask2Former's Swin-B / Swin-L 384 configs; the value only sizes the absolute position embeddings (APE is refused)
+    "MODEL.SWIN.PRETRAIN_IMG_SIZE": (384,),
+    # Mask2Former-VIS's name for one size per clip, which is what tubelink does
+    "INPUT.MIN_SIZE_TRAIN_SAMPLING": ("choice_by_clip",),
+}
+"""Compatibility key -> values other than the default under which tubelink behaves the same."""
 
 REMOVED_KEYS: Dict[str, str] = {
     "DATALOADER.CLIPS_PER_GPU": "use SOLVER.IMS_PER_BATCH, the number of clips per iteration over all processes "
@@ -82,9 +97,11 @@ def refuse_compat_values(cfg, keys: Iterable[str], where: str) -> None:
         if key not in COMPAT_KEYS:
             continue
         value, default = _lookup(cfg, key), _lookup(defaults, key)
-        if _normalise(value) != _normalise(default):
+        accepted = [default, *COMPAT_ALSO_ACCEPTED.get(key, ())]
+        if _normalise(value) not in [_normalise(v) for v in accepted]:
+            only = " or ".join(repr(v) for v in accepted)
             raise ConfigError(
-                f"{where}: {key} = {value!r} is not supported, only {default!r}: {COMPAT_KEYS[key]} "
+                f"{where}: {key} = {value!r} is not supported, only {only}: {COMPAT_KEYS[key]} "
                 "(the key is kept for Mask2Former YAML compatibility)"
             )
 

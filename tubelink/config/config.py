@@ -4,7 +4,8 @@ fvcore resolves the whole `_BASE_` chain into one dict before merging, so its "N
 "Type mismatch" errors cannot say which YAML file is at fault. `CfgNode.merge_from_file` here merges the chain
 file by file (bases first, same precedence as fvcore) and re-raises any merge error with the offending file.
 It also refuses, naming the file, removed keys, non-default values of keys kept only for Mask2Former YAML
-compatibility (`compat.py`) and a `_BASE_` cycle.
+compatibility (`compat.py`), values fvcore's type check lets through (`values.py`: null, a string outside its
+choices) and a `_BASE_` cycle.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from fvcore.common.config import BASE_KEY
 from fvcore.common.config import CfgNode as _FvcoreCfgNode
 
 from .compat import flatten_keys, refuse_compat_values, refuse_removed_keys
+from .values import refuse_bad_values
 
-__all__ = ["CfgNode", "ConfigError", "get_cfg", "merge_config_file"]
+__all__ = ["CfgNode", "ConfigError", "get_cfg", "merge_config_file", "merge_overrides"]
 
 
 class ConfigError(ValueError):
@@ -70,16 +72,7 @@ class CfgNode(_FvcoreCfgNode):
 
     def merge_from_list(self, cfg_list: list) -> None:
         """Merge `KEY VALUE ...` overrides (command line), naming the key in errors."""
-        if len(cfg_list) % 2:
-            raise ConfigError(f"overrides must be KEY VALUE pairs, got an odd number of items: {cfg_list}")
-        keys = [str(k) for k in cfg_list[0::2]]
-        refuse_removed_keys(keys, "command-line override")
-        try:
-            super().merge_from_list(cfg_list)
-        except (KeyError, ValueError, AssertionError) as err:
-            msg = err.args[0] if err.args else str(err)
-            raise ConfigError(f"command-line override: {msg}") from None
-        refuse_compat_values(self, keys, "command-line override")
+        merge_overrides(self, cfg_list)
 
     def dump_to(self, path: str) -> None:
         """Write the resolved config as YAML to `path` (used for the run's `config.yaml`)."""
@@ -99,6 +92,23 @@ def merge_config_file(cfg: _FvcoreCfgNode, cfg_filename: str) -> None:
             msg = err.args[0] if err.args else str(err)
             raise ConfigError(f"{path}: {msg}") from None
         refuse_compat_values(cfg, keys, path)
+        refuse_bad_values(cfg, keys, path)
+
+
+def merge_overrides(cfg: _FvcoreCfgNode, cfg_list: list) -> None:
+    """Merge `KEY VALUE ...` overrides (the command line) into any fvcore-based CfgNode, detectron2's included;
+    errors name the key (ConfigError), with the checks of a file merge."""
+    if len(cfg_list) % 2:
+        raise ConfigError(f"overrides must be KEY VALUE pairs, got an odd number of items: {cfg_list}")
+    keys = [str(k) for k in cfg_list[0::2]]
+    refuse_removed_keys(keys, "command-line override")
+    try:
+        _FvcoreCfgNode.merge_from_list(cfg, cfg_list)
+    except (KeyError, ValueError, AssertionError) as err:
+        msg = err.args[0] if err.args else str(err)
+        raise ConfigError(f"command-line override: {msg}") from None
+    refuse_compat_values(cfg, keys, "command-line override")
+    refuse_bad_values(cfg, keys, "command-line override")
 
 
 def get_cfg() -> CfgNode:

@@ -26,7 +26,7 @@ except ImportError as err:  # a clear message instead of a bare ModuleNotFoundEr
 from .config import add_tubelink_config, merge_tubelink_file, setup_cfg
 from .evaluation import TubeLinkEvaluator, VideoInference
 from .registration import register_all
-from .trainer import TubeLinkTrainer
+from .trainer import TubeLinkTrainer, load_model_weights
 
 register_all()
 
@@ -38,4 +38,5 @@ __all__ = [
     "TubeLinkEvaluator",
     "VideoInference",
     "TubeLinkTrainer",
+    "load_model_weights",
 ]

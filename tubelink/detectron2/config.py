@@ -10,10 +10,9 @@ from detectron2.config import CfgNode
 from detectron2.config import get_cfg as detectron2_get_cfg
 from fvcore.common.config import CfgNode as _FvcoreCfgNode
 
-from ..config import ConfigError
 from ..config import get_cfg as tubelink_get_cfg
-from ..config import merge_config_file
-from ..config.compat import refuse_compat_values, refuse_removed_keys
+from ..config import merge_config_file, merge_overrides
+from ..engine.defaults import resolve_seed
 
 __all__ = ["add_tubelink_config", "merge_tubelink_file", "setup_cfg"]
 
@@ -47,20 +46,16 @@ def merge_tubelink_file(cfg: CfgNode, cfg_filename: str) -> None:
 def setup_cfg(args: argparse.Namespace) -> CfgNode:
     """detectron2 config of a run: detectron2 defaults <- tubelink defaults <- --config-file <- KEY VALUE; frozen.
 
-    MODEL.DEVICE "auto" becomes "cuda" or "cpu" (detectron2 moves the model to MODEL.DEVICE as given).
+    MODEL.DEVICE "auto" becomes "cuda" or "cpu" (detectron2 moves the model to MODEL.DEVICE as given), SEED -1 a
+    drawn seed shared by all processes (`resolve_seed`).
     """
     cfg = detectron2_get_cfg()
     add_tubelink_config(cfg)
     if args.config_file:
         merge_tubelink_file(cfg, args.config_file)
-    overridden = [str(k) for k in (args.opts or [])[0::2]]
-    refuse_removed_keys(overridden, "command-line override")
-    try:
-        cfg.merge_from_list(args.opts or [])
-    except (KeyError, ValueError, AssertionError) as err:
-        raise ConfigError(f"command-line override: {err.args[0] if err.args else err}") from None
-    refuse_compat_values(cfg, overridden, "command-line override")
+    merge_overrides(cfg, args.opts or [])
     if cfg.MODEL.DEVICE == "auto":
         cfg.MODEL.DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+    resolve_seed(cfg)
     cfg.freeze()
     return cfg

@@ -1,9 +1,10 @@
 """`TubeLinkTrainer`: detectron2's DefaultTrainer with tubelink's data, optimizer, schedule and evaluation.
 
-What detectron2 provides is used as is: the training loop and hooks, `DetectionCheckpointer`, writers, EvalHook,
-`inference_on_dataset`. tubelink supplies the parts DefaultTrainer leaves to projects (as Mask2Former's
-train_net does): the clip loader, AdamW parameter groups, the warmup schedule, full-model gradient clipping and
-the video evaluation.
+What detectron2 provides is used as is: the training loop and hooks, `DetectionCheckpointer` (saving, resuming),
+writers, EvalHook, `inference_on_dataset`. tubelink supplies the parts DefaultTrainer leaves to projects (as
+Mask2Former's train_net does): the clip loader, AdamW parameter groups, the warmup schedule, full-model gradient
+clipping and the video evaluation; and MODEL.WEIGHTS goes through tubelink's loader (`load_model_weights`), since
+DetectionCheckpointer loads a file that does not fit the model with a warning and the rest stays random.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import logging
 from collections import OrderedDict
 
 import torch
+from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.data import DatasetCatalog, build_detection_test_loader
 from detectron2.engine import DefaultTrainer, HookBase
 from detectron2.engine.train_loop import AMPTrainer
@@ -19,11 +21,12 @@ from detectron2.evaluation import inference_on_dataset, print_csv_format
 from detectron2.utils import comm
 from torch.nn.parallel import DistributedDataParallel
 
+from ..checkpoint import CoveragePolicy, load_weights
 from ..data.build import build_train_loader_from_config
 from ..engine.optimizer import build_optimizer, build_schedule, clip_grad_norm_
 from .evaluation import TubeLinkEvaluator, VideoInference
 
-__all__ = ["TubeLinkTrainer", "GradientClipping"]
+__all__ = ["TubeLinkTrainer", "GradientClipping", "load_model_weights"]
 
 logger = logging.getLogger("tubelink.detectron2")
 
@@ -31,6 +34,17 @@ logger = logging.getLogger("tubelink.detectron2")
 def _video(video: dict) -> dict:
     """Test "mapper": the loader yields whole video dicts; frames are read lazily by the predictor."""
     return video
+
+
+def load_model_weights(cfg, model, inference: bool, resume: bool = False, policy=None) -> None:
+    """MODEL.WEIGHTS into `model` with tubelink's loader and MODEL.WEIGHTS_COVERAGE (`policy` overrides it): a
+    partial load warns, one that would leave a model for predictions (`inference`) mostly random is refused with one
+    line naming the file. With `resume`, OUTPUT_DIR's last checkpoint when there is one (detectron2's
+    `resume_or_load`)."""
+    checkpointer = DetectionCheckpointer(model, save_dir=cfg.OUTPUT_DIR)
+    path = checkpointer.get_checkpoint_file() if resume and checkpointer.has_checkpoint() else cfg.MODEL.WEIGHTS
+    if path:
+        load_weights(model, path, policy or CoveragePolicy.from_config(cfg, inference=inference))
 
 
 class GradientClipping(HookBase):
@@ -92,7 +106,10 @@ class TubeLinkTrainer(DefaultTrainer):
         return getattr(self, "_last_eval_results", OrderedDict())
 
     def resume_or_load(self, resume: bool = True) -> None:
-        super().resume_or_load(resume=resume)
+        if resume and self.checkpointer.has_checkpoint():  # model, optimizer, schedule, iteration
+            super().resume_or_load(resume=True)
+        else:  # an initialisation: tubelink's loader (formats, coverage), training's policy
+            load_model_weights(self.cfg, self.checkpointer.model, inference=False)
         if self.start_iter > 0:  # continue the deterministic clip stream where the checkpoint stopped
             self._trainer.data_loader = self.build_train_loader(self.cfg, self.start_iter)
             self._trainer._data_loader_iter_obj = None

@@ -8,6 +8,7 @@ import logging
 import os
 import random
 import sys
+from typing import Optional
 
 import numpy as np
 import torch
@@ -16,7 +17,7 @@ from ..config import CfgNode, get_cfg
 from ..utils import comm
 from ..utils.logger import setup_logger
 
-__all__ = ["default_argument_parser", "setup_cfg", "default_setup", "seed_all"]
+__all__ = ["default_argument_parser", "setup_cfg", "resolve_seed", "default_setup", "seed_all"]
 
 
 def default_argument_parser(description: str = "Tube-Link training and evaluation") -> argparse.ArgumentParser:
@@ -50,11 +51,12 @@ def default_argument_parser(description: str = "Tube-Link training and evaluatio
     return parser
 
 
-def setup_cfg(args: argparse.Namespace) -> CfgNode:
+def setup_cfg(args: argparse.Namespace, world_size: Optional[int] = None) -> CfgNode:
     """The frozen config of a run: defaults <- --config-file <- KEY VALUE overrides.
 
     For training, SOLVER.IMS_PER_BATCH (clips per iteration over all processes) is checked against the number of
-    processes here, before anything is built.
+    processes (`world_size`, default this job's), before anything is built; SEED -1 becomes the drawn seed
+    (`resolve_seed`).
     """
     from ..data.build import clips_per_process
 
@@ -63,9 +65,20 @@ def setup_cfg(args: argparse.Namespace) -> CfgNode:
         cfg.merge_from_file(args.config_file)
     cfg.merge_from_list(args.opts or [])
     if not getattr(args, "eval_only", False):
-        clips_per_process(cfg.SOLVER.IMS_PER_BATCH, comm.get_world_size())
+        clips_per_process(cfg.SOLVER.IMS_PER_BATCH, world_size or comm.get_world_size())
+    resolve_seed(cfg)
     cfg.freeze()
     return cfg
+
+
+def resolve_seed(cfg: CfgNode) -> None:
+    """SEED < 0 (draw one): replace it, in the unfrozen `cfg`, by a seed drawn on rank 0 and shared by every process.
+
+    The model's initialisation and the training clip stream then both follow cfg.SEED, and the run's config.yaml
+    and log name the seed that reproduces it (detectron2 draws one per process and the data stream cannot be rerun).
+    """
+    if cfg.SEED < 0:
+        cfg.SEED = comm.all_gather(int.from_bytes(os.urandom(4), "little") & 0x7FFFFFFF)[0]
 
 
 def seed_all(seed: int) -> int:
@@ -94,9 +107,7 @@ def default_setup(cfg: CfgNode, args: argparse.Namespace) -> logging.Logger:
         path = os.path.join(cfg.OUTPUT_DIR, "config.yaml")
         cfg.dump_to(path)
         logger.info(f"Full config saved to {path}")
-    base_seed = seed_all(cfg.SEED)
-    if cfg.SEED >= 0:
-        seed_all(cfg.SEED + rank)
-    logger.info(f"Seed {cfg.SEED if cfg.SEED >= 0 else base_seed} (+ rank {rank})")
+    seed = seed_all(cfg.SEED + rank if cfg.SEED >= 0 else cfg.SEED)  # setup_cfg resolved SEED -1 already
+    logger.info(f"Seed {cfg.SEED} (+ rank {rank})" if cfg.SEED >= 0 else f"Seed drawn: {seed}")
     torch.backends.cudnn.benchmark = cfg.CUDNN_BENCHMARK
     return logger

@@ -20,7 +20,7 @@ __all__ = [
 
 
 def build_backbone(cfg):
-    """The backbone named by MODEL.BACKBONE.NAME."""
+    """The backbone named by MODEL.BACKBONE.NAME; MODEL.BACKBONE.FREEZE_AT is refused where it would be ignored."""
     name = cfg.MODEL.BACKBONE.NAME
     try:
         builder = BACKBONE_REGISTRY.get(name)
@@ -28,4 +28,11 @@ def build_backbone(cfg):
         raise KeyError(
             f"MODEL.BACKBONE.NAME: unknown backbone {name!r}; known: {sorted(k for k, _ in BACKBONE_REGISTRY)}"
         ) from None
-    return builder(cfg)
+    backbone = builder(cfg)
+    freeze_at = cfg.MODEL.BACKBONE.FREEZE_AT
+    if freeze_at and not getattr(backbone, "applies_freeze_at", False):
+        raise ValueError(
+            f"MODEL.BACKBONE.FREEZE_AT = {freeze_at}: {name} does not freeze stages (only ResNet backbones do, as in "
+            "detectron2 / Mask2Former); set 0"
+        )
+    return backbone

@@ -12,7 +12,10 @@ __all__ = ["Backbone"]
 
 
 class Backbone(nn.Module):
-    """Subclasses fill `self._shapes` ({name: ShapeSpec}) and may restrict `self.out_features`."""
+    """Subclasses fill `self._shapes` ({name: ShapeSpec}) and may restrict `self.out_features`; those that apply
+    MODEL.BACKBONE.FREEZE_AT set `applies_freeze_at` (any other value than 0 is refused for the rest)."""
+
+    applies_freeze_at = False
 
     def __init__(self) -> None:
         super().__init__()

@@ -111,6 +111,8 @@ class ResNet(Backbone):
             in_ch, out_ch = out_ch, out_ch * 2
         self.freeze(freeze_at)
 
+    applies_freeze_at = True
+
     def freeze(self, freeze_at: int) -> None:
         """Stop gradients of the stem (freeze_at >= 1) and of res2..res{freeze_at} (detectron2's FREEZE_AT)."""
         modules = [self.stem] + [getattr(self, n) for n in self.stage_names]

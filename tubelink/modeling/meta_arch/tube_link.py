@@ -98,7 +98,6 @@ class TubeLink(nn.Module):
             tl.TCL.AUX_WEIGHT,
             tl.SEGMENTATION_LOSS_NORM,
         )
-        self.frames_per_subclip = tl.NUM_FRAMES
         self.frames_per_forward = cfg.TEST.FRAMES_PER_FORWARD
         if self.frames_per_forward < 0:
             raise ValueError(f"TEST.FRAMES_PER_FORWARD must be >= 0 (0: whole subclips), got {self.frames_per_forward}")
