@@ -126,6 +126,13 @@ def test_coverage_policy_warns_refuses_and_allows(caplog):
     caplog.set_level("WARNING", logger="tubelink.checkpoint.loader")
     check_coverage(_report(), "full.pth", inference)  # the whole model: silent
     assert caplog.records == []
+    larger = _report()
+    larger.unexpected = ["sem_seg_head.predictor.transformer_ffn_layers.8.linear1.weight"]
+    check_coverage(larger, "larger.pth", inference)  # the model is covered, but the file is of a larger model
+    assert "larger.pth: loaded 8 of the model's 8 tensors (100%); 1 entries of the file are not in the model" in (
+        caplog.text
+    ) and "DEC_LAYERS" in caplog.text
+    caplog.clear()
     check_coverage(_report(skipped=[classifier]), "finetune.pth", CoveragePolicy(warn_below=0.5))
     assert caplog.records == []  # a classifier of another data set, above the warning share: expected
     check_coverage(_report(skipped=[queries]), "queries.pth", CoveragePolicy(warn_below=0.5))

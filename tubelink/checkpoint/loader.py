@@ -259,6 +259,11 @@ def check_coverage(report: LoadReport, path: str, policy: CoveragePolicy) -> Non
         )
     if refuse or report.share < policy.warn_below or surprising_skips:
         logger.warning(f"{path}: {_describe_coverage(report)}; the rest keeps its random initialisation")
+    elif report.unexpected:  # the whole model came from the file, but the file holds a larger model
+        logger.warning(
+            f"{path}: {_describe_coverage(report)}: a checkpoint of another config (e.g. more decoder layers, "
+            "MODEL.MASK_FORMER.DEC_LAYERS)?"
+        )
 
 
 def _move_old_head_keys(state: Dict[str, torch.Tensor], own_keys) -> Dict[str, torch.Tensor]:
