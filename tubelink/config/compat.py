@@ -8,7 +8,7 @@ the name of its replacement instead of fvcore's bare "Non-existent config key".
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, List, Mapping
+from typing import Any, Dict, Iterable, List, Mapping, Tuple
 
 __all__ = [
     "COMPAT_KEYS",
@@ -17,6 +17,7 @@ __all__ = [
     "refuse_removed_keys",
     "refuse_compat_values",
     "flatten_keys",
+    "find_key",
 ]
 
 _TASK_DECIDES = "the outputs follow the task (MODEL.TUBE_LINK.TASK, or each test split's own task), not these switches"
@@ -96,7 +97,7 @@ def refuse_compat_values(cfg, keys: Iterable[str], where: str) -> None:
     for key in keys:
         if key not in COMPAT_KEYS:
             continue
-        value, default = _lookup(cfg, key), _lookup(defaults, key)
+        value, default = find_key(cfg, key)[1], find_key(defaults, key)[1]
         accepted = [default, *COMPAT_ALSO_ACCEPTED.get(key, ())]
         if _normalise(value) not in [_normalise(v) for v in accepted]:
             only = " or ".join(repr(v) for v in accepted)
@@ -106,11 +107,14 @@ def refuse_compat_values(cfg, keys: Iterable[str], where: str) -> None:
             )
 
 
-def _lookup(cfg, key: str) -> Any:
+def find_key(cfg, key: str) -> Tuple[bool, Any]:
+    """(whether the dotted `key` exists in `cfg`, its value or None)."""
     node = cfg
     for part in key.split("."):
+        if not hasattr(node, "keys") or part not in node:
+            return False, None
         node = node[part]
-    return node
+    return True, node
 
 
 def _normalise(value: Any) -> Any:

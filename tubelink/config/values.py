@@ -6,7 +6,9 @@ would merge and fail much later inside training. Checked when a file or an overr
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, Tuple
+from typing import Dict, Iterable, Tuple
+
+from .compat import find_key
 
 __all__ = ["CHOICES", "NULLABLE", "refuse_bad_values"]
 
@@ -24,15 +26,6 @@ NULLABLE: Dict[str, Tuple[type, ...]] = {
 """Key whose default is None -> the types it may take besides None."""
 
 
-def _lookup(cfg, key: str) -> Tuple[bool, Any]:
-    node = cfg
-    for part in key.split("."):
-        if not hasattr(node, "keys") or part not in node:
-            return False, None
-        node = node[part]
-    return True, node
-
-
 def refuse_bad_values(cfg, keys: Iterable[str], where: str) -> None:
     """Raise ConfigError naming `where` and the key when a merged key among `keys` (dotted names) holds null in
     place of a default that is not null, a value of another type where the default is null, or a string outside
@@ -41,8 +34,8 @@ def refuse_bad_values(cfg, keys: Iterable[str], where: str) -> None:
     from .defaults import _C as defaults
 
     for key in keys:
-        known, default = _lookup(defaults, key)
-        present, value = _lookup(cfg, key)
+        known, default = find_key(defaults, key)
+        present, value = find_key(cfg, key)
         if not known or not present:
             continue
         if value is None and default is not None:
